@@ -1,0 +1,304 @@
+/* api_get.c: the public get and wait calls, and the driver's view of the cluster and tasks. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "gcs_int.h"
+#include "raylet_int.h"
+#include "status_int.h"
+
+static rayc__runtime *usable(const char *fn, int driver_only)
+{
+    rayc__runtime *rt = rayc__rt;
+    if (!rt || atomic_load(&rt->state) != RAYC__ST_RUNNING) {
+        rayc__fail(RAYC_ESTATE, "%s: the runtime is not running", fn);
+        return NULL;
+    }
+    if ((driver_only || !rayc__cur_task) && rt->rank != 0) {
+        rayc__fail(RAYC_ESTATE, "%s: not allowed on rank %d %s", fn, rt->rank,
+                   driver_only ? "(driver only)" : "outside a task");
+        return NULL;
+    }
+    return rt;
+}
+
+static int check_refs(const char *fn, const rayc_ref *refs, int n, double timeout,
+                      rayc__oid **ids)
+{
+    if (n < 0 || (n > 0 && !refs))
+        return rayc__fail(RAYC_EINVAL, "%s: bad refs/n", fn);
+    if (isnan(timeout))
+        return rayc__fail(RAYC_EINVAL, "%s: timeout is NaN", fn);
+    *ids = malloc((size_t)(n ? n : 1) * sizeof **ids);
+    if (!*ids)
+        return rayc__fail(RAYC_ENOMEM, "%s: out of memory", fn);
+    for (int i = 0; i < n; i++) {
+        (*ids)[i] = rayc__oid_of_ref(refs[i]);
+        if (rayc__oid_is_null((*ids)[i])) {
+            free(*ids);
+            return rayc__fail(RAYC_EINVAL, "%s: ref %d is a null ref", fn, i);
+        }
+    }
+    return 0;
+}
+
+/* Turn a finished GET's first failure into the call's status and message. */
+static int get_error(const rayc__op *op, double timeout)
+{
+    if (op->status == RAYC_ETIMEDOUT)
+        return rayc__fail(RAYC_ETIMEDOUT, "rayc_get: timed out after %g s (the refs stay "
+                                          "usable)", timeout);
+    if (op->status == RAYC_ERELEASED && !op->res[0].err && op->bad_index >= 0)
+        return rayc__fail(RAYC_ERELEASED, "rayc_get: ref %d was released or never existed",
+                          op->bad_index);
+    for (int i = 0; i < op->n; i++)
+        if (op->res[i].status)
+            return rayc__fail(op->res[i].status, "rayc_get: %s",
+                              op->res[i].err ? op->res[i].err : rayc_strerror(op->status));
+    return rayc__fail(op->status, "rayc_get: %s", rayc_strerror(op->status));
+}
+
+int rayc_get(const rayc_ref *refs, int n, rayc_value **out, double timeout)
+{
+    rayc__runtime *rt = usable("rayc_get", 0);
+    rayc__oid *ids;
+    if (!rt)
+        return RAYC_ESTATE;
+    if (n > 0 && !out)
+        return rayc__fail(RAYC_EINVAL, "rayc_get: NULL out");
+    int rc = check_refs("rayc_get", refs, n, timeout, &ids);
+    if (rc)
+        return rc;
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
+    rayc__op op;
+    rayc__op_init(&op, RAYC__OP_GET, ids, n, n);
+    op.bad_index = -1;
+    op.res = calloc((size_t)(n ? n : 1), sizeof *op.res);
+    if (!op.res) {
+        free(ids);
+        return rayc__fail(RAYC_ENOMEM, "rayc_get: out of memory");
+    }
+    pthread_mutex_lock(&rt->mu);
+    rc = rayc__client_op(rt, &op, timeout < 0 ? -1.0 : timeout);
+    pthread_mutex_unlock(&rt->mu);
+    if (!rc && op.status)
+        rc = get_error(&op, timeout);
+    for (int i = 0; i < n; i++) {
+        if (!rc)
+            out[i] = op.res[i].val;
+        else
+            rayc__value_unref(op.res[i].val);
+        free(op.res[i].err);
+    }
+    free(op.res);
+    free(ids);
+    rayc__op_destroy(&op);
+    return rc;
+}
+
+static int get_scalars(const rayc_ref *refs, int n, void *out, int want_f64, double timeout,
+                       const char *fn)
+{
+    if (n > 0 && !out)
+        return rayc__fail(RAYC_EINVAL, "%s: NULL out", fn);
+    rayc_value *small[16];
+    rayc_value **v = n <= 16 ? small : malloc((size_t)n * sizeof *v);
+    if (!v)
+        return rayc__fail(RAYC_ENOMEM, "%s: out of memory", fn);
+    int rc = rayc_get(refs, n, v, timeout);
+    char err[160];
+    for (int i = 0; !rc && i < n; i++) {
+        int r = want_f64 ? rayc__value_to_f64(v[i], (double *)out + i, err, sizeof err)
+                         : rayc__value_to_i64(v[i], (int64_t *)out + i, err, sizeof err);
+        if (r)
+            rc = rayc__fail(r, "%s: ref %d: %s", fn, i, err);
+    }
+    for (int i = 0; i < n; i++)
+        rayc__value_unref(rc && v[i] == NULL ? NULL : v[i]);
+    if (v != small)
+        free(v);
+    return rc;
+}
+
+int rayc_get_i64(const rayc_ref *refs, int n, int64_t *out, double timeout)
+{
+    return get_scalars(refs, n, out, 0, timeout, "rayc_get_i64");
+}
+
+int rayc_get_f64(const rayc_ref *refs, int n, double *out, double timeout)
+{
+    return get_scalars(refs, n, out, 1, timeout, "rayc_get_f64");
+}
+
+int rayc_wait(const rayc_ref *refs, int n, int num_returns, double timeout, rayc_ref *ready,
+              int *nready, rayc_ref *pending, int *npending)
+{
+    rayc__runtime *rt = usable("rayc_wait", 0);
+    rayc__oid *ids;
+    if (!rt)
+        return RAYC_ESTATE;
+    if (num_returns < 1 || num_returns > n)
+        return rayc__fail(RAYC_EINVAL, "rayc_wait: num_returns %d must be in 1..%d",
+                          num_returns, n);
+    if ((ready && !nready) || (!ready && nready) || (pending && !npending) ||
+        (!pending && npending))
+        return rayc__fail(RAYC_EINVAL, "rayc_wait: an output array and its count go together");
+    int rc = check_refs("rayc_wait", refs, n, timeout, &ids);
+    if (rc)
+        return rc;
+    rayc__op op;
+    rayc__op_init(&op, RAYC__OP_WAIT, ids, n, num_returns);
+    op.bad_index = -1;
+    op.order = malloc((size_t)n * sizeof *op.order);
+    uint8_t *is_ready = calloc((size_t)n, 1);
+    if (!op.order || !is_ready) {
+        free(op.order);
+        free(is_ready);
+        free(ids);
+        return rayc__fail(RAYC_ENOMEM, "rayc_wait: out of memory");
+    }
+    pthread_mutex_lock(&rt->mu);
+    rc = rayc__client_op(rt, &op, timeout < 0 ? -1.0 : timeout);
+    pthread_mutex_unlock(&rt->mu);
+    if (!rc && op.status == RAYC_ERELEASED)
+        rc = rayc__fail(RAYC_ERELEASED, "rayc_wait: ref %d was released or never existed",
+                        op.bad_index);
+    if (!rc) {
+        for (int k = 0; k < op.nready; k++) {
+            is_ready[op.order[k]] = 1;
+            if (ready)
+                ready[k] = refs[op.order[k]];
+        }
+        int p = 0;
+        for (int i = 0; i < n; i++)
+            if (!is_ready[i] && pending)
+                pending[p++] = refs[i];
+        if (nready)
+            *nready = op.nready;
+        if (npending)
+            *npending = n - op.nready;
+    }
+    free(op.order);
+    free(is_ready);
+    free(ids);
+    rayc__op_destroy(&op);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- cluster view */
+
+static void to_public(const rayc__runtime *rt, const rayc__resvec *v, rayc_resources *out)
+{
+    memset(out, 0, sizeof *out);
+    out->cpu = v->q[RAYC__RES_CPU] > 0 ? v->q[RAYC__RES_CPU] : 0;
+    out->gpu = v->q[RAYC__RES_GPU] > 0 ? v->q[RAYC__RES_GPU] : 0;
+    out->memory = v->q[RAYC__RES_MEM] > 0 ? v->q[RAYC__RES_MEM] : 0;
+    out->ncustom = rt->ncustom;
+    for (int i = 0; i < rt->ncustom; i++) {
+        snprintf(out->custom[i].name, sizeof out->custom[i].name, "%s", rt->custom_names[i]);
+        double q = v->q[RAYC__RES_CUSTOM0 + i];
+        out->custom[i].qty = q > 0 ? q : 0;
+    }
+}
+
+int rayc_nodes(rayc_node_info *out, int max, int *n)
+{
+    rayc__runtime *rt = usable("rayc_nodes", 1);
+    if (!rt)
+        return RAYC_ESTATE;
+    if (!n || max < 0 || (max > 0 && !out))
+        return rayc__fail(RAYC_EINVAL, "rayc_nodes: bad out/max/n");
+    pthread_mutex_lock(&rt->mu);
+    for (int r = 0; r < rt->size && r < max; r++) {
+        rayc_node_info *ni = &out[r];
+        const rayc__node *nd = &rt->nodes[r];
+        rayc__resvec avail;
+        memset(ni, 0, sizeof *ni);
+        ni->rank = r;
+        ni->node_id = nd->node_id;
+        ni->local_rank = nd->local_rank;
+        snprintf(ni->host, sizeof ni->host, "%s", nd->host);
+        ni->num_workers = !nd->accepts_tasks ? 0
+                          : nd->total.q[RAYC__RES_CPU] < 1 ? 1
+                                                           : (int)ceil(nd->total.q[RAYC__RES_CPU]);
+        to_public(rt, &nd->total, &ni->total);
+        rayc__gcs_available(rt, r, &avail);
+        to_public(rt, &avail, &ni->available);
+    }
+    *n = rt->size;
+    pthread_mutex_unlock(&rt->mu);
+    return 0;
+}
+
+static int sum_resources(rayc_resources *out, int available, const char *fn)
+{
+    rayc__runtime *rt = usable(fn, 1);
+    if (!rt)
+        return RAYC_ESTATE;
+    if (!out)
+        return rayc__fail(RAYC_EINVAL, "%s: NULL out", fn);
+    rayc__resvec sum, v;
+    memset(&sum, 0, sizeof sum);
+    pthread_mutex_lock(&rt->mu);
+    for (int r = 0; r < rt->size; r++) {
+        if (!rt->nodes[r].accepts_tasks)
+            continue;
+        if (available)
+            rayc__gcs_available(rt, r, &v);
+        else
+            v = rt->nodes[r].total;
+        for (int k = 0; k < RAYC__RES_MAX; k++)
+            sum.q[k] += v.q[k] > 0 ? v.q[k] : 0;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    to_public(rt, &sum, out);
+    return 0;
+}
+
+int rayc_cluster_resources(rayc_resources *out)
+{
+    return sum_resources(out, 0, "rayc_cluster_resources");
+}
+
+int rayc_available_resources(rayc_resources *out)
+{
+    return sum_resources(out, 1, "rayc_available_resources");
+}
+
+const char *rayc_task_state_name(rayc_task_state s)
+{
+    static const char *const names[] = {"PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT",
+                                        "SUBMITTED_TO_WORKER", "RUNNING", "FINISHED", "FAILED"};
+    return (unsigned)s < 6 ? names[s] : "UNKNOWN";
+}
+
+int rayc_task_state_of(rayc_ref ref, rayc_task_state *out)
+{
+    rayc__runtime *rt = usable("rayc_task_state_of", 1);
+    if (!rt)
+        return RAYC_ESTATE;
+    if (!out)
+        return rayc__fail(RAYC_EINVAL, "rayc_task_state_of: NULL out");
+    pthread_mutex_lock(&rt->mu);
+    int rc = rayc__gcs_task_state(rt, rayc__oid_of_ref(ref), out);
+    pthread_mutex_unlock(&rt->mu);
+    return rc;
+}
+
+int rayc_list_tasks(rayc_task_info *out, int max, int *n)
+{
+    rayc__runtime *rt = usable("rayc_list_tasks", 1);
+    if (!rt)
+        return RAYC_ESTATE;
+    if (!n || max < 0 || (max > 0 && !out))
+        return rayc__fail(RAYC_EINVAL, "rayc_list_tasks: bad out/max/n");
+    pthread_mutex_lock(&rt->mu);
+    int rc = rayc__gcs_list_tasks(rt, out, max, n);
+    pthread_mutex_unlock(&rt->mu);
+    return rc;
+}

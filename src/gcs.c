@@ -1,0 +1,753 @@
+/* gcs.c: the control service on rank 0: task table, object directory, resource view,
+ * dependency tracking, dispatch and client get/wait requests.
+ *
+ * Everything here runs with rt->mu held, called by rank 0's clients (driver, rank 0 workers)
+ * directly and by the progress thread for records from other ranks. There is no other
+ * concurrency, so the invariants below hold between calls:
+ *  - An object record exists from its submit/put until refs reaches 0 and it is not pending.
+ *    refs = owner handle (1 until rayc_release) + unfinished tasks that take it as argument.
+ *  - A task is in exactly one place: waiting for deps (deps_left > 0), in its class's ready
+ *    queue, or dispatched to a rank (which holds its demand charged in the view) until DONE.
+ *  - A request completes exactly once; its waiters are unlinked from every object then.
+ * Completion argument: every dispatched task produces exactly one DONE or RETURNED (raylets
+ * never drop tasks before shutdown), so charged resources always come back and queued tasks
+ * whose demand fits some rank's total are eventually dispatched. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gcs_int.h"
+#include "log.h"
+#include "status_int.h"
+
+/* ---------------------------------------------------------------- objects and waiters */
+
+gobj *rayc__gobj_find(rayc__gcs *g, rayc__oid id)
+{
+    return rayc__oidmap_get(&g->objs, id);
+}
+
+static gobj *gobj_new(rayc__gcs *g, rayc__oid id)
+{
+    gobj *o = calloc(1, sizeof *o);
+    if (!o || rayc__oidmap_put(&g->objs, id, o) != 0) {
+        free(o);
+        return NULL;
+    }
+    o->id = id;
+    o->handle = 1;
+    o->refs = 1;
+    o->loc = -1;
+    return o;
+}
+
+static int add_waiter(gobj *o, int kind, void *who, uint32_t slot)
+{
+    gwait *w = malloc(sizeof *w);
+    if (!w)
+        return -1;
+    w->kind = (uint8_t)kind;
+    w->who = who;
+    w->slot = slot;
+    w->next = o->waiters;
+    o->waiters = w;
+    return 0;
+}
+
+static void unlink_waiter(gobj *o, void *who)
+{
+    for (gwait **pp = &o->waiters; *pp;) {
+        if ((*pp)->who == who) {
+            gwait *w = *pp;
+            *pp = w->next;
+            free(w);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
+static void gobj_free(rayc__runtime *rt, gobj *o)
+{
+    rayc__gcs *g = rt->gcs;
+    rayc__oidmap_del(&g->objs, o->id);
+    if (o->loc >= 0) {
+        if (o->loc == rt->rank) {
+            rayc__store_free(rt, o->id);
+        } else {
+            size_t at;
+            rayc__wbuf *b = rayc__msg_begin(rt, o->loc, RAYC__M_FREE, &at);
+            rayc__put_u32(b, 1);
+            rayc__put_oid(b, o->id);
+            rayc__msg_end(rt, o->loc, at);
+        }
+    }
+    rayc__value_unref(o->val);
+    free(o->err);
+    free(o);
+}
+
+/* Drop one reference; frees the record when nothing needs it any more. */
+void rayc__gobj_unref(rayc__runtime *rt, gobj *o)
+{
+    if (--o->refs > 0 || o->state == RAYC__OBJ_PENDING)
+        return;
+    gobj_free(rt, o);
+}
+
+/* ---------------------------------------------------------------- scheduling classes */
+
+static uint64_t class_hash(uint32_t fn, const rayc__resvec *d, int strategy, int aff, int soft)
+{
+    uint64_t h = fn * 0x9E3779B97F4A7C15ull ^ (uint64_t)(strategy * 31 + aff * 7 + soft);
+    const unsigned char *p = (const unsigned char *)d;
+    for (size_t i = 0; i < sizeof *d; i++)
+        h = (h ^ p[i]) * 0x100000001B3ull;
+    return h;
+}
+
+static gclass *class_get(rayc__gcs *g, uint32_t fn, const rayc__resvec *d, int strategy, int aff,
+                         int soft)
+{
+    uint64_t h = class_hash(fn, d, strategy, aff, soft);
+    for (gclass *c = g->classes; c; c = c->next_all)
+        if (c->hash == h && c->fn == fn && c->strategy == strategy && c->affinity == aff &&
+            c->soft == soft && memcmp(&c->demand, d, sizeof *d) == 0)
+            return c;
+    gclass *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->hash = h;
+    c->fn = fn;
+    c->demand = *d;
+    c->strategy = (uint8_t)strategy;
+    c->soft = (uint8_t)soft;
+    c->affinity = aff;
+    c->next_all = g->classes;
+    g->classes = c;
+    return c;
+}
+
+void rayc__class_push(rayc__gcs *g, gtask *t, int front)
+{
+    gclass *c = t->cls;
+    t->next = NULL;
+    if (!c->head) {
+        c->head = c->tail = t;
+    } else if (front) {
+        t->next = c->head;
+        c->head = t;
+    } else {
+        c->tail->next = t;
+        c->tail = t;
+    }
+    c->qlen++;
+    t->state = RAYC_TASK_PENDING_NODE_ASSIGNMENT;
+    g->nqueued++;
+}
+
+gtask *rayc__class_pop(rayc__gcs *g, gclass *c)
+{
+    gtask *t = c->head;
+    c->head = t->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->qlen--;
+    g->nqueued--;
+    t->next = NULL;
+    return t;
+}
+
+/* ---------------------------------------------------------------- task life */
+
+static void task_record_finished(rayc__gcs *g, gtask *t, int failed)
+{
+    finished_rec *f = &g->finished[g->finished_next++ % RAYC__GCS_FINISHED_RING];
+    f->id = t->id;
+    f->fn = t->fn;
+    f->state = failed ? RAYC_TASK_FAILED : RAYC_TASK_FINISHED;
+    f->rank = t->rank;
+    f->attempt = t->attempt;
+    if (g->finished_count < RAYC__GCS_FINISHED_RING)
+        g->finished_count++;
+}
+
+static void task_unlink_live(rayc__gcs *g, gtask *t)
+{
+    if (t->live_prev)
+        t->live_prev->live_next = t->live_next;
+    else
+        g->live_head = t->live_next;
+    if (t->live_next)
+        t->live_next->live_prev = t->live_prev;
+    else
+        g->live_tail = t->live_prev;
+}
+
+/* The task is over (finished or failed for good): release its argument refs and record. */
+static void task_end(rayc__runtime *rt, gtask *t, int failed)
+{
+    rayc__gcs *g = rt->gcs;
+    task_record_finished(g, t, failed);
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        rayc__value_unref(t->args[i].val);
+        if (!rayc__oid_is_null(t->args[i].id)) {
+            gobj *o = rayc__gobj_find(g, t->args[i].id);
+            if (o) {
+                if (t->deps_left)
+                    unlink_waiter(o, t);
+                rayc__gobj_unref(rt, o);
+            }
+        }
+    }
+    for (uint32_t i = 1; i <= t->num_returns; i++) {
+        rayc__oid rid = {t->id.seq, t->id.rank, i};
+        gobj *o = rayc__gobj_find(g, rid);
+        if (o && o->producer == t)
+            o->producer = NULL;
+    }
+    rayc__oidmap_del(&g->tasks, t->id);
+    task_unlink_live(g, t);
+    free(t->args);
+    free(t);
+}
+
+/* Mark object o done (READY or FAILED already set by the caller) and wake its waiters. */
+static void obj_completed(rayc__runtime *rt, gobj *o);
+
+/* Fail every return of t with msg, then end t. Dependents fail through obj_completed. */
+void rayc__task_fail_all(rayc__runtime *rt, gtask *t, const char *msg)
+{
+    rayc__gcs *g = rt->gcs;
+    rayc__oid tid = t->id;
+    uint16_t nret = t->num_returns;
+    t->state = RAYC_TASK_FAILED;
+    task_end(rt, t, 1); /* frees t: keep the ids */
+    for (uint32_t i = 1; i <= nret; i++) {
+        rayc__oid rid = {tid.seq, tid.rank, i};
+        gobj *o = rayc__gobj_find(g, rid);
+        if (!o || o->state != RAYC__OBJ_PENDING)
+            continue;
+        o->state = RAYC__OBJ_FAILED;
+        o->err = strdup(msg ? msg : "task failed");
+        obj_completed(rt, o);
+    }
+}
+
+/* A dependency of task t became available or failed. */
+static void task_dep_done(rayc__runtime *rt, gtask *t, gobj *o)
+{
+    rayc__gcs *g = rt->gcs;
+    if (o->state == RAYC__OBJ_FAILED && !t->failing) {
+        t->failing = 1; /* fail once, even if several arguments fail */
+        char *msg = malloc(strlen(o->err) + 160);
+        if (msg)
+            sprintf(msg, "task '%s' was not run: an argument failed: %s",
+                    rayc__registry_at(t->fn)->name, o->err);
+        rayc__pending_fail_push(g, t, msg);
+        return;
+    }
+    if (--t->deps_left == 0 && !t->failing) {
+        rayc__class_push(g, t, 0);
+        g->sched_dirty = 1;
+    }
+}
+
+static void obj_completed(rayc__runtime *rt, gobj *o)
+{
+    gwait *w = o->waiters;
+    o->waiters = NULL;
+    o->refs++; /* keep o alive while its waiters run (they may drop references) */
+    while (w) {
+        gwait *next = w->next;
+        void *who = w->who;
+        uint32_t slot = w->slot;
+        int kind = w->kind;
+        free(w);
+        if (kind == W_TASK)
+            task_dep_done(rt, who, o); /* the task keeps its argument reference */
+        else
+            rayc__req_obj_done(rt, who, slot, o);
+        w = next;
+    }
+    rayc__gcs_finish_completed(rt);
+    rayc__pending_fail_run(rt);
+    rayc__gobj_unref(rt, o);
+}
+
+/* ---------------------------------------------------------------- pending failures */
+
+/* Failures discovered while iterating waiters are queued and run afterwards, iteratively, so
+ * that long dependency chains do not recurse. */
+void rayc__pending_fail_push(rayc__gcs *g, gtask *t, char *msg)
+{
+    pfail *p = malloc(sizeof *p);
+    if (!p) {
+        free(msg);
+        return;
+    }
+    p->t = t;
+    p->msg = msg;
+    p->next = g->pfail;
+    g->pfail = p;
+}
+
+void rayc__pending_fail_run(rayc__runtime *rt)
+{
+    rayc__gcs *g = rt->gcs;
+    if (g->pfail_running)
+        return;
+    g->pfail_running = 1;
+    while (g->pfail) {
+        pfail *p = g->pfail;
+        g->pfail = p->next;
+        gtask *t = p->t;
+        /* Its deps_left waiters on other pending args must go before the task is freed. */
+        for (uint32_t i = 0; i < t->nargs; i++) {
+            gobj *a = rayc__oid_is_null(t->args[i].id) ? NULL : rayc__gobj_find(g, t->args[i].id);
+            if (a && a->state == RAYC__OBJ_PENDING)
+                unlink_waiter(a, t);
+        }
+        t->deps_left = 0;
+        rayc__task_fail_all(rt, t, p->msg ? p->msg : "an argument failed");
+        free(p->msg);
+        free(p);
+    }
+    g->pfail_running = 0;
+}
+
+/* ---------------------------------------------------------------- submit */
+
+static int decode_demand(rayc__rbuf *r, rayc__resvec *d)
+{
+    memset(d, 0, sizeof *d);
+    uint8_t n = rayc__get_u8(r);
+    if (n > RAYC__RES_MAX)
+        return -1;
+    for (int i = 0; i < n; i++)
+        d->q[i] = rayc__get_f64(r);
+    return r->err ? -1 : 0;
+}
+
+/* Bind argument i of t (a ref): count the reference and wait for it if pending. */
+static int bind_ref_arg(rayc__runtime *rt, gtask *t, uint32_t i, char *err, size_t errlen)
+{
+    gobj *o = rayc__gobj_find(rt->gcs, t->args[i].id);
+    if (!o || !o->handle) {
+        snprintf(err, errlen, "argument %u of '%s' is a released or unknown ref", i,
+                 rayc__registry_at(t->fn)->name);
+        return RAYC_ERELEASED;
+    }
+    o->refs++;
+    if (o->state == RAYC__OBJ_PENDING) {
+        if (add_waiter(o, W_TASK, t, i) != 0) {
+            o->refs--;
+            snprintf(err, errlen, "out of memory");
+            return RAYC_ENOMEM;
+        }
+        t->deps_left++;
+    } else if (o->state == RAYC__OBJ_FAILED && !t->failing) {
+        t->failing = 1;
+        snprintf(err, errlen, "task '%s' was not run: an argument failed: %s",
+                 rayc__registry_at(t->fn)->name, o->err);
+    }
+    return 0;
+}
+
+static gtask *decode_task(rayc__gcs *g, rayc__rbuf *r, char *err, size_t errlen)
+{
+    gtask *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    t->id = rayc__get_oid(r);
+    t->fn = rayc__get_u32(r);
+    t->num_returns = rayc__get_u16(r);
+    t->max_retries = rayc__get_u16(r);
+    uint8_t strategy = rayc__get_u8(r), soft = rayc__get_u8(r);
+    int32_t aff = rayc__get_i32(r);
+    rayc__resvec d;
+    int bad = decode_demand(r, &d) != 0 || !rayc__registry_at(t->fn);
+    t->nargs = rayc__get_u32(r);
+    if (!bad && !r->err && t->nargs <= r->len && t->nargs)
+        t->args = calloc(t->nargs, sizeof *t->args);
+    for (uint32_t i = 0; !bad && t->args && i < t->nargs && !r->err; i++) {
+        uint8_t kind = rayc__get_u8(r);
+        int oom;
+        if (kind == RAYC_ARG_VALUE)
+            t->args[i].val = rayc__get_value(r, &oom);
+        else
+            t->args[i].id = rayc__get_oid(r);
+    }
+    if (bad || r->err || (t->nargs && !t->args)) {
+        snprintf(err, errlen, "malformed task submission");
+        for (uint32_t i = 0; t->args && i < t->nargs; i++)
+            rayc__value_unref(t->args[i].val);
+        free(t->args);
+        free(t);
+        return NULL;
+    }
+    t->cls = class_get(g, t->fn, &d, strategy, aff, soft);
+    t->attempt = 1;
+    t->rank = -1;
+    return t;
+}
+
+static void task_link_live(rayc__gcs *g, gtask *t)
+{
+    t->live_prev = g->live_tail;
+    t->live_next = NULL;
+    if (g->live_tail)
+        g->live_tail->live_next = t;
+    else
+        g->live_head = t;
+    g->live_tail = t;
+}
+
+/* Create the task's return objects; on failure undo what was made. */
+static int make_returns(rayc__gcs *g, gtask *t)
+{
+    for (uint32_t i = 1; i <= t->num_returns; i++) {
+        rayc__oid rid = {t->id.seq, t->id.rank, i};
+        gobj *o = gobj_new(g, rid);
+        if (!o) {
+            for (uint32_t j = 1; j < i; j++) {
+                rayc__oid d = {t->id.seq, t->id.rank, j};
+                free(rayc__oidmap_del(&g->objs, d));
+            }
+            return -1;
+        }
+        o->producer = t;
+    }
+    return 0;
+}
+
+/* Submit from an encoded spec. Returns 0 or an error (rank 0 callers get it synchronously;
+ * remote submitters see it as the failure of the task's returns). */
+static int gcs_submit(rayc__runtime *rt, rayc__rbuf *r, char *err, size_t errlen)
+{
+    rayc__gcs *g = rt->gcs;
+    gtask *t = decode_task(g, r, err, errlen);
+    if (!t)
+        return RAYC_EINVAL;
+    if (!t->cls || make_returns(g, t) != 0 || rayc__oidmap_put(&g->tasks, t->id, t) != 0) {
+        snprintf(err, errlen, "out of memory");
+        for (uint32_t i = 0; i < t->nargs; i++)
+            rayc__value_unref(t->args[i].val);
+        free(t->args);
+        free(t);
+        return RAYC_ENOMEM;
+    }
+    task_link_live(g, t);
+    t->state = RAYC_TASK_PENDING_ARGS_AVAIL;
+    if (atomic_load(&rt->state) != RAYC__ST_RUNNING) {
+        snprintf(err, errlen, "task '%s' cancelled: the runtime is shutting down",
+                 rayc__registry_at(t->fn)->name);
+        rayc__task_fail_all(rt, t, err);
+        return 0;
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < t->nargs && !rc; i++)
+        if (!rayc__oid_is_null(t->args[i].id))
+            rc = bind_ref_arg(rt, t, i, err, errlen);
+    if (rc || t->failing) {
+        /* Unbound arguments have a null-checked lookup in task_end; mark them unbound. */
+        for (uint32_t i = 0; rc && i < t->nargs; i++) {
+            gobj *o = rayc__oid_is_null(t->args[i].id) ? NULL
+                                                       : rayc__gobj_find(g, t->args[i].id);
+            if (!o || !o->handle)
+                t->args[i].id = (rayc__oid){0, 0, 0};
+        }
+        for (uint32_t i = 0; i < t->nargs; i++) {
+            gobj *o = rayc__oid_is_null(t->args[i].id) ? NULL
+                                                       : rayc__gobj_find(g, t->args[i].id);
+            if (o && o->state == RAYC__OBJ_PENDING)
+                unlink_waiter(o, t);
+        }
+        t->deps_left = 0;
+        rayc__task_fail_all(rt, t, err);
+        return rc;
+    }
+    if (t->deps_left == 0) {
+        rayc__class_push(g, t, 0);
+        g->sched_dirty = 1;
+    }
+    return 0;
+}
+
+int rayc__gcs_submit_local(rayc__runtime *rt, const uint8_t *spec, size_t len)
+{
+    char err[512];
+    rayc__rbuf r;
+    rayc__rbuf_init(&r, spec, len);
+    int rc = gcs_submit(rt, &r, err, sizeof err);
+    rayc__gcs_schedule(rt);
+    return rc ? rayc__fail(rc, "rayc_submit: %s", err) : 0;
+}
+
+/* ---------------------------------------------------------------- put / release */
+
+int rayc__gcs_put_local(rayc__runtime *rt, rayc__oid id, rayc_value *val, int loc,
+                        const rayc__vhdr *hdr)
+{
+    gobj *o = gobj_new(rt->gcs, id);
+    if (!o) {
+        rayc__value_unref(val);
+        return rayc__fail(RAYC_ENOMEM, "rayc_put: out of memory");
+    }
+    o->state = RAYC__OBJ_READY;
+    o->val = val;
+    o->loc = val ? -1 : loc;
+    o->hdr = val ? val->h : *hdr;
+    return 0;
+}
+
+int rayc__gcs_release_local(rayc__runtime *rt, const rayc__oid *ids, int n)
+{
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (rayc__oid_is_null(ids[i]))
+            continue;
+        gobj *o = rayc__gobj_find(rt->gcs, ids[i]);
+        if (!o || !o->handle) {
+            rc = rayc__fail(RAYC_ERELEASED, "rayc_release: ref %d was already released", i);
+            continue;
+        }
+        o->handle = 0;
+        rayc__gobj_unref(rt, o);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- results from raylets */
+
+static void complete_return(rayc__runtime *rt, int src, rayc__oid rid, rayc__rbuf *r)
+{
+    gobj *o = rayc__gobj_find(rt->gcs, rid);
+    uint8_t where = rayc__get_u8(r);
+    rayc_value *val = NULL;
+    rayc__vhdr hdr;
+    int oom = 0;
+    if (where == 0)
+        val = rayc__get_value(r, &oom);
+    else
+        rayc__get_vhdr(r, &hdr);
+    if (!o || o->state != RAYC__OBJ_PENDING) {
+        rayc__value_unref(val); /* released while running and already gone: drop it */
+        if (!o && where != 0) {
+            size_t at;
+            rayc__wbuf *b = rayc__msg_begin(rt, src, RAYC__M_FREE, &at);
+            rayc__put_u32(b, 1);
+            rayc__put_oid(b, rid);
+            rayc__msg_end(rt, src, at);
+        }
+        return;
+    }
+    if (where == 0 && !val) {
+        o->state = RAYC__OBJ_FAILED;
+        o->err = strdup(oom ? "out of memory receiving a result" : "malformed result");
+    } else {
+        o->state = RAYC__OBJ_READY;
+        o->val = val;
+        o->loc = val ? -1 : src;
+        o->hdr = val ? val->h : hdr;
+    }
+    obj_completed(rt, o);
+}
+
+static void fn_record_duration(rayc__gcs *g, uint32_t fn, double dur)
+{
+    fnstat *s = &g->fnstats[fn];
+    s->avg = s->n ? 0.8 * s->avg + 0.2 * dur : dur;
+    s->n++;
+}
+
+static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
+{
+    rayc__gcs *g = rt->gcs;
+    rayc__oid tid = rayc__get_oid(r);
+    uint16_t attempt = rayc__get_u16(r);
+    int32_t status = rayc__get_i32(r);
+    double dur = rayc__get_f64(r);
+    gtask *t = rayc__oidmap_get(&g->tasks, tid);
+    if (!t || t->attempt != attempt || t->rank != src)
+        return; /* stale (cancelled) */
+    rayc__uncharge(&g->view, src, &t->cls->demand);
+    g->sched_dirty = 1;
+    fn_record_duration(g, t->fn, dur);
+    if (status != 0) {
+        char msg[1024];
+        rayc__get_str(r, msg, sizeof msg);
+        if (t->attempt <= t->max_retries && status != RAYC_ECANCELLED &&
+            atomic_load(&rt->state) == RAYC__ST_RUNNING) {
+            RAYC_LOG(RAYC__LOG_INFO, "retrying: %s", msg);
+            t->attempt++;
+            t->rank = -1;
+            g->nretries++;
+            rayc__class_push(g, t, 1);
+            return;
+        }
+        rayc__task_fail_all(rt, t, msg);
+        return;
+    }
+    uint16_t nret = rayc__get_u16(r);
+    t->state = RAYC_TASK_FINISHED;
+    task_end(rt, t, 0);
+    for (uint32_t i = 1; i <= nret && !r->err; i++) {
+        rayc__oid rid = {tid.seq, tid.rank, i};
+        complete_return(rt, src, rid, r);
+    }
+}
+
+static void handle_returned(rayc__runtime *rt, int src, rayc__rbuf *r)
+{
+    rayc__gcs *g = rt->gcs;
+    rayc__oid tid = rayc__get_oid(r);
+    uint16_t attempt = rayc__get_u16(r);
+    gtask *t = rayc__oidmap_get(&g->tasks, tid);
+    if (!t || t->attempt != attempt || t->rank != src)
+        return;
+    rayc__uncharge(&g->view, src, &t->cls->demand);
+    g->fnstats[t->fn].no_prefetch = 1; /* its tasks can take long: stop prefetching them */
+    t->rank = -1;
+    rayc__class_push(g, t, 1);
+    g->sched_dirty = 1;
+}
+
+static void handle_put(rayc__runtime *rt, int src, rayc__rbuf *r)
+{
+    rayc__oid id = rayc__get_oid(r);
+    uint8_t where = rayc__get_u8(r);
+    rayc__vhdr hdr;
+    rayc_value *val = NULL;
+    int oom = 0;
+    if (where == 0)
+        val = rayc__get_value(r, &oom);
+    else
+        rayc__get_vhdr(r, &hdr);
+    if (r->err || (where == 0 && !val))
+        return;
+    rayc__gcs_put_local(rt, id, val, src, &hdr);
+}
+
+static void handle_release(rayc__runtime *rt, rayc__rbuf *r)
+{
+    uint32_t n = rayc__get_u32(r);
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        rayc__oid id = rayc__get_oid(r);
+        gobj *o = rayc__gobj_find(rt->gcs, id);
+        if (o && o->handle) {
+            o->handle = 0;
+            rayc__gobj_unref(rt, o);
+        }
+    }
+}
+
+static void handle_remote_submit(rayc__runtime *rt, rayc__rbuf *r)
+{
+    char err[512];
+    if (gcs_submit(rt, r, err, sizeof err) != 0)
+        RAYC_LOG(RAYC__LOG_DEBUG, "remote submit failed: %s", err);
+}
+
+void rayc__gcs_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec)
+{
+    rayc__gcs *g = rt->gcs;
+    switch (type) {
+    case RAYC__M_SUBMIT: handle_remote_submit(rt, rec); break;
+    case RAYC__M_PUT: handle_put(rt, src, rec); break;
+    case RAYC__M_DONE: handle_done(rt, src, rec); break;
+    case RAYC__M_STARTED: {
+        gtask *t = rayc__oidmap_get(&g->tasks, rayc__get_oid(rec));
+        if (t && t->state == RAYC_TASK_SUBMITTED_TO_WORKER)
+            t->state = RAYC_TASK_RUNNING;
+        break;
+    }
+    case RAYC__M_RETURNED: handle_returned(rt, src, rec); break;
+    case RAYC__M_RES_DELTA: {
+        rayc__resvec d;
+        if (decode_demand(rec, &d) == 0) {
+            rayc__res_add(&g->view.ranks[src].avail, &d);
+            g->sched_dirty = 1;
+        }
+        break;
+    }
+    case RAYC__M_GET_REQ: rayc__gcs_remote_get(rt, src, rec); break;
+    case RAYC__M_GET_CANCEL: rayc__gcs_remote_cancel(rt, src, rayc__get_u64(rec)); break;
+    case RAYC__M_RELEASE: handle_release(rt, rec); break;
+    case RAYC__M_SHUTDOWN_ACK: g->acks++; break;
+    default: RAYC_LOG(RAYC__LOG_WARN, "control service: unknown record %d from rank %d", type, src);
+    }
+    rayc__gcs_schedule(rt);
+}
+
+/* ---------------------------------------------------------------- create / destroy */
+
+int rayc__gcs_create(rayc__runtime *rt)
+{
+    rayc__gcs *g = calloc(1, sizeof *g);
+    if (!g)
+        return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
+    rayc__oidmap_init(&g->objs);
+    rayc__oidmap_init(&g->tasks);
+    g->view.nranks = rt->size;
+    g->view.ranks = calloc((size_t)rt->size, sizeof *g->view.ranks);
+    g->fnstats = calloc((size_t)rayc__registry_count() + 1, sizeof *g->fnstats);
+    g->arg_bytes = calloc((size_t)rt->size, sizeof *g->arg_bytes);
+    if (!g->view.ranks || !g->fnstats || !g->arg_bytes) {
+        free(g->view.ranks);
+        free(g->fnstats);
+        free(g->arg_bytes);
+        free(g);
+        return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
+    }
+    for (int r = 0; r < rt->size; r++) {
+        g->view.ranks[r].total = rt->nodes[r].total;
+        g->view.ranks[r].avail = rt->nodes[r].total;
+        g->view.ranks[r].accepts_tasks = (uint8_t)rt->nodes[r].accepts_tasks;
+    }
+    rt->gcs = g;
+    return 0;
+}
+
+void rayc__gcs_destroy(rayc__runtime *rt)
+{
+    rayc__gcs *g = rt->gcs;
+    if (!g)
+        return;
+    size_t pos = 0;
+    gtask *t;
+    while ((t = rayc__oidmap_next(&g->tasks, &pos, NULL))) {
+        for (uint32_t i = 0; i < t->nargs; i++)
+            rayc__value_unref(t->args[i].val);
+        free(t->args);
+        free(t);
+    }
+    pos = 0;
+    gobj *o;
+    while ((o = rayc__oidmap_next(&g->objs, &pos, NULL))) {
+        for (gwait *w = o->waiters, *n; w; w = n) {
+            n = w->next;
+            free(w);
+        }
+        rayc__value_unref(o->val);
+        free(o->err);
+        free(o);
+    }
+    rayc__oidmap_free(&g->objs);
+    rayc__oidmap_free(&g->tasks);
+    for (gclass *c = g->classes, *n; c; c = n) {
+        n = c->next_all;
+        free(c);
+    }
+    rayc__gcs_free_reqs(g);
+    free(g->view.ranks);
+    free(g->fnstats);
+    free(g->arg_bytes);
+    free(g);
+    rt->gcs = NULL;
+}

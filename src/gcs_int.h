@@ -1,0 +1,137 @@
+/* gcs_int.h: the control service's records, shared by gcs.c (tasks and objects),
+ * gcs_sched.c (dispatch) and gcs_req.c (client get/wait). Rank 0 only, under rt->mu. */
+#ifndef RAYC_GCS_INT_H
+#define RAYC_GCS_INT_H
+
+#include "oidmap.h"
+#include "rt.h"
+
+#define RAYC__GCS_FINISHED_RING 4096
+
+enum { W_TASK = 0, W_REQ = 1 };
+
+typedef struct gwait {
+    struct gwait *next;
+    uint8_t kind;      /* W_TASK: who is a gtask; W_REQ: a greq */
+    uint32_t slot;     /* argument or request index */
+    void *who;
+} gwait;
+
+struct gtask;
+
+typedef struct gobj {
+    rayc__oid id;
+    uint8_t state;     /* enum rayc__obj_state */
+    uint8_t handle;    /* the owner's ref is alive */
+    int32_t refs;      /* handle + unfinished tasks using it */
+    int32_t loc;       /* rank holding the value, -1 when inline here */
+    rayc__vhdr hdr;
+    rayc_value *val;   /* inline value */
+    char *err;         /* FAILED: why */
+    struct gtask *producer;
+    gwait *waiters;
+} gobj;
+
+typedef struct garg {
+    rayc_value *val;   /* by-value argument */
+    rayc__oid id;      /* ref argument (null id for by-value) */
+} garg;
+
+/* Tasks with the same function, demand and strategy share a class and a FIFO queue. */
+typedef struct gclass {
+    struct gclass *next_all;
+    uint64_t hash;
+    uint32_t fn;
+    rayc__resvec demand;
+    uint8_t strategy, soft;
+    int32_t affinity;
+    struct gtask *head, *tail;
+    uint32_t qlen;
+    int infeasible_reported;
+} gclass;
+
+typedef struct gtask {
+    rayc__oid id;
+    gclass *cls;
+    struct gtask *next;                  /* class queue */
+    struct gtask *live_prev, *live_next; /* all live tasks, submission order */
+    uint32_t fn;
+    uint16_t num_returns, attempt, max_retries;
+    uint8_t state;                       /* rayc_task_state */
+    uint8_t failing;
+    int32_t rank;                        /* dispatched to, -1 before */
+    uint32_t deps_left;
+    uint32_t nargs;
+    garg *args;
+} gtask;
+
+typedef struct fnstat {
+    double avg;        /* EWMA of run time, seconds */
+    uint64_t n;
+    int no_prefetch;   /* a prefetched task waited too long on a raylet */
+} fnstat;
+
+typedef struct finished_rec {
+    rayc__oid id;
+    uint32_t fn;
+    uint8_t state;
+    int32_t rank;
+    uint16_t attempt;
+} finished_rec;
+
+/* A client's get or wait. */
+typedef struct greq {
+    struct greq *next, *prev;
+    rayc__op *op;      /* local client (rank 0), or NULL */
+    int src;           /* requesting rank for remote */
+    uint64_t req_id;
+    int mode, n, num_returns;
+    rayc__oid *ids;
+    uint8_t *done;     /* per index */
+    int *order;        /* completion order (WAIT) */
+    int ndone, nfailed;
+    int complete;      /* queued on the completed list */
+    struct greq *next_done;
+} greq;
+
+typedef struct pfail {
+    struct pfail *next;
+    gtask *t;
+    char *msg;
+} pfail;
+
+struct rayc__gcs {
+    rayc__oidmap objs, tasks;
+    gclass *classes;
+    uint64_t nqueued, nretries;
+    rayc__cluster_view view;
+    uint64_t *arg_bytes;  /* scratch, one per rank */
+    fnstat *fnstats;
+    gtask *live_head, *live_tail;
+    finished_rec finished[RAYC__GCS_FINISHED_RING];
+    uint64_t finished_next, finished_count;
+    greq *reqs;
+    greq *completed;  /* finished while waiters were being run */
+    pfail *pfail;
+    int pfail_running;
+    int sched_dirty;
+    int acks;             /* drained ranks */
+};
+
+gobj *rayc__gobj_find(rayc__gcs *g, rayc__oid id);
+void rayc__gobj_unref(rayc__runtime *rt, gobj *o);
+void rayc__task_fail_all(rayc__runtime *rt, gtask *t, const char *msg);
+void rayc__pending_fail_push(rayc__gcs *g, gtask *t, char *msg);
+void rayc__pending_fail_run(rayc__runtime *rt);
+void rayc__class_push(rayc__gcs *g, gtask *t, int front);
+gtask *rayc__class_pop(rayc__gcs *g, gclass *c);
+/* gcs_sched.c */
+void rayc__gcs_schedule(rayc__runtime *rt);
+/* gcs_req.c */
+void rayc__req_obj_done(rayc__runtime *rt, greq *r, uint32_t slot, gobj *o);
+void rayc__gcs_remote_get(rayc__runtime *rt, int src, rayc__rbuf *rec);
+void rayc__gcs_remote_cancel(rayc__runtime *rt, int src, uint64_t req_id);
+void rayc__gcs_free_reqs(rayc__gcs *g);
+void rayc__gcs_finish_completed(rayc__runtime *rt);
+
+#endif /* RAYC_GCS_INT_H */

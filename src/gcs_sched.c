@@ -1,0 +1,200 @@
+/* gcs_sched.c: dispatch of ready tasks to ranks (rank 0, under rt->mu).
+ *
+ * Ready tasks wait in per-class FIFO queues (class = function + demand + strategy). A pass
+ * walks every class and places its head with sched_policy.c until the policy says WAIT; a
+ * class that waits does not block the others. Late binding: a rank takes tasks while its free
+ * resources fit, plus a prefetch allowance ("slack") sized from the function's measured run
+ * time so that tiny tasks are pipelined; a raylet that cannot start a prefetched task within a
+ * few milliseconds hands it back (RAYC__M_RETURNED) and the function loses its allowance, so
+ * long tasks are placed only on free workers (greedy list scheduling). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gcs_int.h"
+#include "log.h"
+
+/* Prefetch allowance in CPU units for the class's next task. */
+static void class_slack(rayc__gcs *g, const gclass *c, rayc__resvec *slack)
+{
+    memset(slack, 0, sizeof *slack);
+    const fnstat *s = &g->fnstats[c->fn];
+    double cpu = c->demand.q[RAYC__RES_CPU];
+    if (cpu <= 0 || s->no_prefetch)
+        return;
+    double depth = 2;
+    if (s->n && s->avg < 20e-6)
+        depth = 256;
+    else if (s->n && s->avg < 200e-6)
+        depth = 32;
+    else if (s->n && s->avg < 2e-3)
+        depth = 4;
+    slack->q[RAYC__RES_CPU] = depth * cpu;
+}
+
+/* Bytes of t's not-inline ref arguments per holding rank; NULL when there are none. */
+static const uint64_t *locality(rayc__gcs *g, const gtask *t, int *touched, int *ntouched)
+{
+    *ntouched = 0;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        if (rayc__oid_is_null(t->args[i].id))
+            continue;
+        gobj *o = rayc__gobj_find(g, t->args[i].id);
+        if (!o || o->val || o->loc < 0)
+            continue;
+        if (!g->arg_bytes[o->loc] && *ntouched < 64)
+            touched[(*ntouched)++] = o->loc;
+        g->arg_bytes[o->loc] += o->hdr.nbytes;
+    }
+    return *ntouched ? g->arg_bytes : NULL;
+}
+
+static void put_demand(rayc__wbuf *b, const rayc__resvec *d)
+{
+    int n = RAYC__RES_MAX;
+    while (n > 0 && d->q[n - 1] == 0)
+        n--;
+    rayc__put_u8(b, (uint8_t)n);
+    for (int i = 0; i < n; i++)
+        rayc__put_f64(b, d->q[i]);
+}
+
+static void encode_task(rayc__runtime *rt, rayc__wbuf *b, const gtask *t)
+{
+    rayc__put_oid(b, t->id);
+    rayc__put_u32(b, t->fn);
+    rayc__put_u16(b, t->num_returns);
+    rayc__put_u16(b, t->attempt);
+    put_demand(b, &t->cls->demand);
+    rayc__put_u32(b, t->nargs);
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        const garg *a = &t->args[i];
+        gobj *o = rayc__oid_is_null(a->id) ? NULL : rayc__gobj_find(rt->gcs, a->id);
+        const rayc_value *v = o ? o->val : a->val;
+        if (v) {
+            rayc__put_u8(b, 1);
+            rayc__put_value(b, v);
+        } else {
+            rayc__put_u8(b, 2);
+            rayc__put_oid(b, a->id);
+            rayc__put_i32(b, o ? o->loc : -1);
+            rayc__put_vhdr(b, &o->hdr);
+        }
+    }
+}
+
+/* Build the raylet's view of t without encoding (dispatch to rank 0's own raylet). */
+static rayc__rtask *local_task(rayc__runtime *rt, const gtask *t)
+{
+    rayc__rtask *rt_task = calloc(1, sizeof *rt_task);
+    if (!rt_task)
+        return NULL;
+    rt_task->args = t->nargs ? calloc(t->nargs, sizeof *rt_task->args) : NULL;
+    if (t->nargs && !rt_task->args) {
+        free(rt_task);
+        return NULL;
+    }
+    rt_task->id = t->id;
+    rt_task->fn = t->fn;
+    rt_task->num_returns = t->num_returns;
+    rt_task->attempt = t->attempt;
+    rt_task->demand = t->cls->demand;
+    rt_task->nargs = t->nargs;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        const garg *a = &t->args[i];
+        gobj *o = rayc__oid_is_null(a->id) ? NULL : rayc__gobj_find(rt->gcs, a->id);
+        rayc_value *v = o ? o->val : a->val;
+        rt_task->args[i].id = a->id;
+        if (v) {
+            rt_task->args[i].val = rayc__value_ref(v);
+        } else {
+            rt_task->args[i].loc = o ? o->loc : -1;
+            if (o)
+                rt_task->args[i].hdr = o->hdr;
+        }
+    }
+    return rt_task;
+}
+
+static void dispatch(rayc__runtime *rt, gtask *t, int rank)
+{
+    rayc__gcs *g = rt->gcs;
+    t->rank = rank;
+    t->state = RAYC_TASK_SUBMITTED_TO_WORKER;
+    rayc__charge(&g->view, rank, &t->cls->demand);
+    if (rank == rt->rank) {
+        rayc__rtask *lt = local_task(rt, t);
+        if (lt) {
+            rayc__raylet_enqueue(rt, lt);
+            return;
+        }
+        rayc__uncharge(&g->view, rank, &t->cls->demand);
+        rayc__task_fail_all(rt, t, "out of memory dispatching a task");
+        return;
+    }
+    size_t at;
+    rayc__wbuf *b = rayc__msg_begin(rt, rank, RAYC__M_TASK, &at);
+    encode_task(rt, b, t);
+    rayc__msg_end(rt, rank, at);
+}
+
+static void fail_infeasible(rayc__runtime *rt, gtask *t)
+{
+    char msg[256];
+    const rayc__resvec *d = &t->cls->demand;
+    snprintf(msg, sizeof msg,
+             "task '%s' is infeasible: no rank can ever provide %g CPU, %g GPU, %g bytes of "
+             "memory%s%s",
+             rayc__registry_at(t->fn)->name, d->q[RAYC__RES_CPU], d->q[RAYC__RES_GPU],
+             d->q[RAYC__RES_MEM], t->cls->strategy == RAYC__SCHED_AFFINITY ? " on rank " : "",
+             t->cls->strategy == RAYC__SCHED_AFFINITY ? "(its hard affinity)" : "");
+    rayc__task_fail_all(rt, t, msg);
+}
+
+/* Place tasks of one class until it must wait. Returns tasks dispatched. */
+static int schedule_class(rayc__runtime *rt, gclass *c)
+{
+    rayc__gcs *g = rt->gcs;
+    int touched[64], ntouched, n = 0;
+    rayc__place_req req;
+    memset(&req, 0, sizeof req);
+    req.demand = c->demand;
+    req.strategy = c->strategy;
+    req.affinity_rank = c->affinity;
+    req.affinity_soft = c->soft;
+    while (c->head) {
+        gtask *t = c->head;
+        class_slack(g, c, &req.slack);
+        req.arg_bytes = locality(g, t, touched, &ntouched);
+        int rank = -1;
+        int rc = rayc__place(&g->view, &req, &rank);
+        for (int i = 0; i < ntouched; i++)
+            g->arg_bytes[touched[i]] = 0;
+        if (rc == RAYC__PLACE_WAIT)
+            break;
+        rayc__class_pop(g, c);
+        if (rc == RAYC__PLACE_INFEASIBLE) {
+            fail_infeasible(rt, t);
+            continue;
+        }
+        dispatch(rt, t, rank);
+        n++;
+    }
+    return n;
+}
+
+void rayc__gcs_schedule(rayc__runtime *rt)
+{
+    rayc__gcs *g = rt->gcs;
+    if (!g->sched_dirty || g->pfail_running)
+        return;
+    g->sched_dirty = 0;
+    if (atomic_load(&rt->state) != RAYC__ST_RUNNING)
+        return;
+    for (gclass *c = g->classes; c; c = c->next_all)
+        if (c->head)
+            schedule_class(rt, c);
+    rayc__pending_fail_run(rt);
+}

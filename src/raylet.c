@@ -1,0 +1,495 @@
+/* raylet.c: the local scheduler of every rank: a queue of tasks whose arguments are here, a
+ * resource pool (CPU, GPU ids, memory, custom), worker threads, and the local object store.
+ *
+ * Threads: workers wait on ray->cv for a task whose demand fits the free resources, run it
+ * without rt->mu, then publish results and report DONE. The progress thread hands in tasks
+ * (RAYC__M_TASK), completes argument fetches and calls rayc__raylet_tick to hand back tasks
+ * that waited too long for resources (prefetch spillback).
+ * A worker blocked in get/wait inside a task gives its CPUs back (rayc__raylet_block), and a
+ * new worker thread starts when a task could run but no worker is idle (up to max_workers),
+ * so nested task trees cannot deadlock on a small allocation.
+ * Every task taken in ends in exactly one DONE or RETURNED record, until shutdown drains. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "oidmap.h"
+#include "raylet_int.h"
+#include "rt.h"
+#include "status_int.h"
+
+#define SPILLBACK_AFTER 0.002 /* seconds a runnable task may wait for resources */
+
+/* ---------------------------------------------------------------- store */
+
+int rayc__store_put(rayc__runtime *rt, rayc__oid id, rayc_value *val)
+{
+    rayc__raylet *ray = rt->raylet;
+    rayc_value *old = rayc__oidmap_get(&ray->store, id);
+    if (rayc__oidmap_put(&ray->store, id, val) != 0)
+        return rayc__fail(RAYC_ENOMEM, "out of memory in the object store");
+    if (old) {
+        ray->store_bytes -= old->h.nbytes;
+        rayc__value_unref(old);
+    }
+    ray->store_bytes += val->h.nbytes;
+    return 0;
+}
+
+rayc_value *rayc__store_get(rayc__runtime *rt, rayc__oid id)
+{
+    rayc_value *v = rayc__oidmap_get(&rt->raylet->store, id);
+    return v ? rayc__value_ref(v) : NULL;
+}
+
+void rayc__store_free(rayc__runtime *rt, rayc__oid id)
+{
+    rayc_value *v = rayc__oidmap_del(&rt->raylet->store, id);
+    if (v) {
+        rt->raylet->store_bytes -= v->h.nbytes;
+        rayc__value_unref(v);
+    }
+}
+
+/* ---------------------------------------------------------------- tasks in */
+
+void rayc__rtask_free(rayc__rtask *t)
+{
+    if (!t)
+        return;
+    for (uint32_t i = 0; i < t->nargs; i++)
+        rayc__value_unref(t->args[i].val);
+    free(t->args);
+    free(t->fetch_msg);
+    free(t);
+}
+
+rayc__rtask *rayc__rtask_decode(rayc__rbuf *r)
+{
+    rayc__rtask *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->id = rayc__get_oid(r);
+    t->fn = rayc__get_u32(r);
+    t->num_returns = rayc__get_u16(r);
+    t->attempt = rayc__get_u16(r);
+    rayc__get_demand(r, &t->demand);
+    t->nargs = rayc__get_u32(r);
+    if (r->err || t->nargs > r->len || !rayc__registry_at(t->fn))
+        goto fail;
+    if (t->nargs && !(t->args = calloc(t->nargs, sizeof *t->args)))
+        goto fail;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        int oom;
+        uint8_t kind = rayc__get_u8(r);
+        if (kind == 1) {
+            t->args[i].val = rayc__get_value(r, &oom);
+            if (!t->args[i].val)
+                goto fail;
+        } else {
+            t->args[i].id = rayc__get_oid(r);
+            t->args[i].loc = rayc__get_i32(r);
+            rayc__get_vhdr(r, &t->args[i].hdr);
+        }
+        if (r->err)
+            goto fail;
+    }
+    return t;
+fail:
+    rayc__rtask_free(t);
+    return NULL;
+}
+
+/* Make the task runnable: into the ready queue, and wake or start a worker. */
+static void make_ready(rayc__runtime *rt, rayc__rtask *t)
+{
+    rayc__raylet *ray = rt->raylet;
+    t->next = NULL;
+    t->queued_at = rayc__now();
+    if (ray->ready_tail)
+        ray->ready_tail->next = t;
+    else
+        ray->ready_head = t;
+    ray->ready_tail = t;
+    ray->nready++;
+    rayc__raylet_kick(rt);
+}
+
+static void arg_fetched(rayc__runtime *rt, void *ctx, rayc_value *val, const char *err)
+{
+    rayc__rarg *a = ctx;
+    rayc__rtask *t = a->owner;
+    a->owner = NULL;
+    if (val) {
+        a->val = val;
+    } else if (!t->fetch_error) {
+        t->fetch_error = 1;
+        t->fetch_msg = strdup(err ? err : "fetch failed");
+    }
+    if (--t->missing == 0)
+        make_ready(rt, t);
+}
+
+void rayc__raylet_enqueue(rayc__runtime *rt, rayc__rtask *t)
+{
+    rayc__raylet *ray = rt->raylet;
+    if (ray->draining) {
+        rayc__rtask_free(t);
+        return;
+    }
+    t->missing = 1; /* held until every fetch has been started */
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        rayc__rarg *a = &t->args[i];
+        if (a->val)
+            continue;
+        if (a->loc == rt->rank && (a->val = rayc__store_get(rt, a->id)))
+            continue;
+        a->owner = t;
+        t->missing++;
+        if (rayc__fetch(rt, a->id, a->loc, &a->hdr, arg_fetched, a) != 0)
+            arg_fetched(rt, a, NULL, rayc_last_error());
+    }
+    if (--t->missing == 0)
+        make_ready(rt, t);
+}
+
+/* ---------------------------------------------------------------- resources */
+
+static int fits(rayc__raylet *ray, const rayc__rtask *t)
+{
+    int gpus = (int)(t->demand.q[RAYC__RES_GPU] + 0.999999);
+    return rayc__res_fits(&ray->avail, &t->demand) && gpus <= ray->ngpus_free;
+}
+
+static void take_gpus(rayc__raylet *ray, struct rayc_task *ctx, int n)
+{
+    ctx->ngpus = 0;
+    for (int i = 0; i < ray->ngpus && ctx->ngpus < n; i++)
+        if (!ray->gpu_busy[i]) {
+            ray->gpu_busy[i] = 1;
+            ctx->gpu_ids[ctx->ngpus++] = ray->gpu_ids[i];
+        }
+    ray->ngpus_free -= ctx->ngpus;
+}
+
+static void give_gpus(rayc__raylet *ray, struct rayc_task *ctx)
+{
+    for (int k = 0; k < ctx->ngpus; k++)
+        for (int i = 0; i < ray->ngpus; i++)
+            if (ray->gpu_ids[i] == ctx->gpu_ids[k] && ray->gpu_busy[i]) {
+                ray->gpu_busy[i] = 0;
+                ray->ngpus_free++;
+                break;
+            }
+    ctx->ngpus = 0;
+}
+
+/* First queued task that fits now (removed from the queue), or NULL. */
+static rayc__rtask *take_runnable(rayc__raylet *ray)
+{
+    rayc__rtask *prev = NULL;
+    for (rayc__rtask *t = ray->ready_head; t; prev = t, t = t->next) {
+        if (!t->fetch_error && !fits(ray, t))
+            continue;
+        if (prev)
+            prev->next = t->next;
+        else
+            ray->ready_head = t->next;
+        if (ray->ready_tail == t)
+            ray->ready_tail = prev;
+        ray->nready--;
+        t->next = NULL;
+        return t;
+    }
+    return NULL;
+}
+
+static int has_runnable(rayc__raylet *ray)
+{
+    for (rayc__rtask *t = ray->ready_head; t; t = t->next)
+        if (t->fetch_error || fits(ray, t))
+            return 1;
+    return 0;
+}
+
+static void *worker_main(void *arg);
+
+/* Wake an idle worker, or start one, when a queued task could run. Caller holds rt->mu. */
+void rayc__raylet_kick(rayc__runtime *rt)
+{
+    rayc__raylet *ray = rt->raylet;
+    if (ray->draining || !ray->ready_head || !has_runnable(ray))
+        return;
+    if (ray->nidle > ray->nwaking) {
+        ray->nwaking++;
+        pthread_cond_signal(&ray->cv);
+        return;
+    }
+    if (ray->nworkers >= ray->max_workers)
+        return;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t th;
+    ray->nworkers++;
+    ray->nstarting++;
+    if (pthread_create(&th, &attr, worker_main, rt) != 0) {
+        ray->nworkers--;
+        ray->nstarting--;
+        RAYC_LOG(RAYC__LOG_WARN, "cannot start another worker thread (%d running)",
+                 ray->nworkers);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+void rayc__raylet_block(rayc__runtime *rt, int blocked)
+{
+    rayc__raylet *ray = rt->raylet;
+    struct rayc_task *ctx = rayc__cur_task;
+    if (!ctx)
+        return;
+    rayc__resvec d;
+    memset(&d, 0, sizeof d);
+    d.q[RAYC__RES_CPU] = ctx->task->demand.q[RAYC__RES_CPU];
+    if (d.q[RAYC__RES_CPU] <= 0)
+        return;
+    if (blocked) {
+        rayc__res_add(&ray->avail, &d);
+    } else {
+        rayc__res_sub(&ray->avail, &d);
+        d.q[RAYC__RES_CPU] = -d.q[RAYC__RES_CPU];
+    }
+    rayc__gmsg m;
+    rayc__put_demand(rayc__gmsg_begin(rt, &m, RAYC__M_RES_DELTA), &d);
+    rayc__gmsg_end(rt, &m);
+    if (blocked)
+        rayc__raylet_kick(rt);
+}
+
+/* ---------------------------------------------------------------- spillback */
+
+int rayc__raylet_tick(rayc__runtime *rt, double now)
+{
+    rayc__raylet *ray = rt->raylet;
+    int n = 0;
+    if (ray->draining)
+        return 0;
+    rayc__rtask **pp = &ray->ready_head, *prev = NULL;
+    while (*pp) {
+        rayc__rtask *t = *pp;
+        if (now - t->queued_at < SPILLBACK_AFTER || t->fetch_error || fits(ray, t)) {
+            prev = t;
+            pp = &t->next;
+            continue;
+        }
+        *pp = t->next;
+        if (ray->ready_tail == t)
+            ray->ready_tail = prev;
+        ray->nready--;
+        rayc__gmsg m;
+        rayc__wbuf *b = rayc__gmsg_begin(rt, &m, RAYC__M_RETURNED);
+        rayc__put_oid(b, t->id);
+        rayc__put_u16(b, t->attempt);
+        rayc__gmsg_end(rt, &m);
+        rayc__rtask_free(t);
+        n++;
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static void *worker_main(void *arg)
+{
+    rayc__runtime *rt = arg;
+    rayc__raylet *ray = rt->raylet;
+    char role[16];
+    pthread_mutex_lock(&rt->mu);
+    int me = ray->next_worker_id++;
+    ray->nstarting--;
+    snprintf(role, sizeof role, "worker%d", me);
+    rayc__log_set_role(role);
+    for (;;) {
+        rayc__rtask *t = ray->stop ? NULL : take_runnable(ray);
+        if (!t && ray->stop)
+            break;
+        if (!t) {
+            ray->nidle++;
+            pthread_cond_wait(&ray->cv, &rt->mu);
+            ray->nidle--;
+            if (ray->nwaking)
+                ray->nwaking--;
+            continue;
+        }
+        rayc__raylet_run(rt, t); /* drops and retakes rt->mu around the user function */
+        if (ray->nworkers > ray->base_workers && !has_runnable(ray))
+            break; /* an extra worker started while others blocked: retire when idle */
+    }
+    ray->nworkers--;
+    pthread_cond_broadcast(&ray->exit_cv);
+    pthread_mutex_unlock(&rt->mu);
+    return NULL;
+}
+
+/* Start a task: charge resources, run it, publish what it returned. Caller holds rt->mu. */
+void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
+{
+    rayc__raylet *ray = rt->raylet;
+    struct rayc_task ctx;
+    rayc__task_ctx_init(&ctx, rt, t);
+    int charged = !t->fetch_error;
+    if (charged) {
+        rayc__res_sub(&ray->avail, &t->demand);
+        take_gpus(ray, &ctx, (int)(t->demand.q[RAYC__RES_GPU] + 0.999999));
+    }
+    ray->nrunning++;
+    rayc__gmsg m;
+    rayc__put_oid(rayc__gmsg_begin(rt, &m, RAYC__M_STARTED), t->id);
+    rayc__gmsg_end(rt, &m);
+    pthread_mutex_unlock(&rt->mu);
+
+    double t0 = rayc__now();
+    int rc = t->fetch_error ? RAYC_EIO : rayc__task_call(&ctx);
+    double dur = rayc__now() - t0;
+
+    pthread_mutex_lock(&rt->mu);
+    if (charged) {
+        rayc__res_add(&ray->avail, &t->demand);
+        give_gpus(ray, &ctx);
+    }
+    ray->nrunning--;
+    ray->ntasks_run++;
+    rayc__task_finish(rt, &ctx, rc, dur);
+    rayc__task_ctx_destroy(&ctx);
+    rayc__rtask_free(t);
+    rayc__raylet_kick(rt);
+    if (ray->draining && ray->nrunning == 0)
+        rayc__progress_wake(rt);
+}
+
+/* ---------------------------------------------------------------- messages */
+
+void rayc__raylet_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec)
+{
+    rayc__raylet *ray = rt->raylet;
+    switch (type) {
+    case RAYC__M_TASK: {
+        rayc__rtask *t = rayc__rtask_decode(rec);
+        if (t)
+            rayc__raylet_enqueue(rt, t);
+        else
+            RAYC_LOG(RAYC__LOG_ERROR, "malformed task from rank %d dropped", src);
+        break;
+    }
+    case RAYC__M_FREE: {
+        uint32_t n = rayc__get_u32(rec);
+        for (uint32_t i = 0; i < n && !rec->err; i++)
+            rayc__store_free(rt, rayc__get_oid(rec));
+        break;
+    }
+    case RAYC__M_SHUTDOWN: rayc__raylet_begin_drain(rt); break;
+    case RAYC__M_FINAL: ray->final = 1; break;
+    default: RAYC_LOG(RAYC__LOG_WARN, "raylet: unknown record %d from rank %d", type, src);
+    }
+}
+
+/* ---------------------------------------------------------------- life */
+
+int rayc__raylet_create(rayc__runtime *rt, int nworkers)
+{
+    rayc__raylet *ray = calloc(1, sizeof *ray);
+    if (!ray)
+        return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
+    rayc__oidmap_init(&ray->store);
+    pthread_cond_init(&ray->cv, NULL);
+    pthread_cond_init(&ray->exit_cv, NULL);
+    ray->total = rt->nodes[rt->rank].total;
+    ray->avail = ray->total;
+    ray->ngpus = rt->plat.ngpus < RAYC__MAX_GPUS ? rt->plat.ngpus : RAYC__MAX_GPUS;
+    for (int i = 0; i < ray->ngpus; i++)
+        ray->gpu_ids[i] = rt->plat.gpu_ids[i];
+    ray->ngpus_free = ray->ngpus;
+    ray->max_workers = rt->max_workers;
+    ray->base_workers = nworkers;
+    rt->raylet = ray;
+    pthread_mutex_lock(&rt->mu);
+    for (int i = 0; i < nworkers; i++) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        ray->nworkers++;
+        ray->nstarting++;
+        if (pthread_create(&th, &attr, worker_main, rt) != 0) {
+            ray->nworkers--;
+            ray->nstarting--;
+            pthread_attr_destroy(&attr);
+            pthread_mutex_unlock(&rt->mu);
+            return rayc__fail(RAYC_ENOMEM, "rayc_init: cannot start worker threads");
+        }
+        pthread_attr_destroy(&attr);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return 0;
+}
+
+void rayc__raylet_begin_drain(rayc__runtime *rt)
+{
+    rayc__raylet *ray = rt->raylet;
+    if (ray->draining)
+        return;
+    ray->draining = 1;
+    while (ray->ready_head) {
+        rayc__rtask *t = ray->ready_head;
+        ray->ready_head = t->next;
+        rayc__rtask_free(t);
+    }
+    ray->ready_tail = NULL;
+    ray->nready = 0;
+    rayc__progress_wake(rt);
+}
+
+int rayc__raylet_drained(rayc__runtime *rt)
+{
+    return rt->raylet->draining && rt->raylet->nrunning == 0;
+}
+
+/* Stop the workers and wait until every one has left (caller holds rt->mu). */
+void rayc__raylet_join_workers(rayc__runtime *rt)
+{
+    rayc__raylet *ray = rt->raylet;
+    ray->stop = 1;
+    pthread_cond_broadcast(&ray->cv);
+    while (ray->nworkers > 0)
+        pthread_cond_wait(&ray->exit_cv, &rt->mu);
+}
+
+int rayc__raylet_num_workers(rayc__runtime *rt)
+{
+    return rt->raylet ? rt->raylet->nworkers : 0;
+}
+
+void rayc__raylet_destroy(rayc__runtime *rt)
+{
+    rayc__raylet *ray = rt->raylet;
+    if (!ray)
+        return;
+    size_t pos = 0;
+    rayc_value *v;
+    while ((v = rayc__oidmap_next(&ray->store, &pos, NULL)))
+        rayc__value_unref(v);
+    rayc__oidmap_free(&ray->store);
+    while (ray->ready_head) {
+        rayc__rtask *t = ray->ready_head;
+        ray->ready_head = t->next;
+        rayc__rtask_free(t);
+    }
+    pthread_cond_destroy(&ray->cv);
+    pthread_cond_destroy(&ray->exit_cv);
+    free(ray);
+    rt->raylet = NULL;
+}

@@ -1,0 +1,54 @@
+/* raylet_int.h: the raylet's state and the task execution context, shared by raylet.c and
+ * task.c. All fields are guarded by rt->mu except the task context, which belongs to the
+ * worker running it. */
+#ifndef RAYC_RAYLET_INT_H
+#define RAYC_RAYLET_INT_H
+
+#include "oidmap.h"
+#include "rt.h"
+
+struct rayc__raylet {
+    rayc__resvec total, avail;
+    int gpu_ids[RAYC__MAX_GPUS];
+    uint8_t gpu_busy[RAYC__MAX_GPUS];
+    int ngpus, ngpus_free;
+    rayc__rtask *ready_head, *ready_tail; /* arguments here, waiting for resources */
+    uint32_t nready;
+    pthread_cond_t cv;      /* idle workers wait here */
+    pthread_cond_t exit_cv; /* a worker left */
+    int nworkers, nidle, nwaking, nstarting, nrunning;
+    int base_workers, max_workers, next_worker_id;
+    uint64_t ntasks_run;
+    int draining, stop, final, acked;
+    rayc__oidmap store;     /* id -> rayc_value* (primary copies of large objects) */
+    uint64_t store_bytes;
+};
+
+/* The context a task function sees (public type rayc_task). */
+struct rayc_task {
+    rayc__runtime *rt;
+    rayc__rtask *task;
+    const rayc__fn_entry *fn;
+    rayc_value **rets;        /* num_returns slots */
+    rayc_value *ret_inline[4];
+    int failed;               /* a rayc_arg_* reader or rayc_task_fail recorded a failure */
+    int fail_status;
+    char failmsg[768];
+    int gpu_ids[RAYC__MAX_GPUS];
+    int ngpus;
+    rayc__oid *created;       /* refs made inside the task, released when it ends */
+    int ncreated, capcreated;
+};
+
+void rayc__raylet_kick(rayc__runtime *rt);
+void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t);
+
+/* task.c */
+void rayc__task_ctx_init(struct rayc_task *ctx, rayc__runtime *rt, rayc__rtask *t);
+void rayc__task_ctx_destroy(struct rayc_task *ctx);
+/* Call the user's function (without rt->mu); returns its status. */
+int rayc__task_call(struct rayc_task *ctx);
+/* Publish returns or the failure and report DONE (with rt->mu). */
+void rayc__task_finish(rayc__runtime *rt, struct rayc_task *ctx, int rc, double dur);
+
+#endif /* RAYC_RAYLET_INT_H */

@@ -174,7 +174,8 @@ RAYC_EXPORT void rayc_register_remote(const rayc_remote_def *def);
  *   rank0_workers     "0" to run no tasks on rank 0 when there are other ranks (default "1")
  *   inline_threshold  values up to this many bytes travel inside control messages (102400)
  *   max_workers       cap on worker threads per rank, including ones started while others
- *                     block in get (default max(64, 8 * num_cpus))
+ *                     block in get (default max(256, 16 * num_cpus)); at the cap a blocked
+ *                     task runs queued tasks of its rank itself while it waits
  *   log_level         error|warn|info|debug (default warn) */
 typedef struct rayc_config rayc_config;
 

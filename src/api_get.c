@@ -64,8 +64,10 @@ static int get_error(const rayc__op *op, double timeout)
 
 int rayc_get(const rayc_ref *refs, int n, rayc_value **out, double timeout)
 {
-    rayc__runtime *rt = usable("rayc_get", 0);
     rayc__oid *ids;
+    for (int i = 0; out && i < n; i++)
+        out[i] = NULL;
+    rayc__runtime *rt = usable("rayc_get", 0);
     if (!rt)
         return RAYC_ESTATE;
     if (n > 0 && !out)
@@ -73,8 +75,6 @@ int rayc_get(const rayc_ref *refs, int n, rayc_value **out, double timeout)
     int rc = check_refs("rayc_get", refs, n, timeout, &ids);
     if (rc)
         return rc;
-    for (int i = 0; i < n; i++)
-        out[i] = NULL;
     rayc__op op;
     rayc__op_init(&op, RAYC__OP_GET, ids, n, n);
     op.bad_index = -1;
@@ -119,7 +119,7 @@ static int get_scalars(const rayc_ref *refs, int n, void *out, int want_f64, dou
             rc = rayc__fail(r, "%s: ref %d: %s", fn, i, err);
     }
     for (int i = 0; i < n; i++)
-        rayc__value_unref(rc && v[i] == NULL ? NULL : v[i]);
+        rayc__value_unref(v[i]); /* rayc_get set every slot, NULL on error */
     if (v != small)
         free(v);
     return rc;

@@ -242,6 +242,46 @@ static void fetch_values(rayc__runtime *rt, rayc__op *op)
         pthread_cond_wait(&op->cv, &rt->mu);
 }
 
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Wait until op completes. The caller's timeout cancels the request once (its reply still
+ * completes op). A task blocked while its rank is at the worker cap wakes every millisecond
+ * to run queued tasks itself, so nested trees finish whatever the cap. */
+static void wait_op(rayc__runtime *rt, rayc__op *op, double timeout, int in_task)
+{
+    struct timespec dl = {0, 0}, now;
+    int cancelled = 0;
+    if (timeout >= 0)
+        deadline_of(timeout, &dl);
+    while (!op->done) {
+        rayc__rtask *help = in_task ? rayc__raylet_take_for_helper(rt) : NULL;
+        if (help) {
+            rayc__raylet_run(rt, help);
+            continue;
+        }
+        int timed = timeout >= 0 && !cancelled;
+        int at_cap = in_task && rt->raylet->nworkers >= rt->raylet->max_workers;
+        struct timespec until = dl, poll;
+        if (at_cap) {
+            deadline_of(1e-3, &poll);
+            if (!timed || ts_before(&poll, &dl))
+                until = poll;
+        }
+        if (!timed && !at_cap)
+            pthread_cond_wait(&op->cv, &rt->mu);
+        else
+            pthread_cond_timedwait(&op->cv, &rt->mu, &until);
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (timed && !op->done && !ts_before(&now, &dl)) {
+            cancel_req(rt, op);
+            cancelled = 1;
+        }
+    }
+}
+
 /* Run op to completion. Caller holds rt->mu. */
 int rayc__client_op(rayc__runtime *rt, rayc__op *op, double timeout)
 {
@@ -251,18 +291,7 @@ int rayc__client_op(rayc__runtime *rt, rayc__op *op, double timeout)
     int in_task = rayc__cur_task != NULL && !op->done;
     if (in_task)
         rayc__raylet_block(rt, 1);
-    struct timespec dl;
-    if (timeout >= 0)
-        deadline_of(timeout, &dl);
-    int cancelled = 0;
-    while (!op->done) {
-        if (timeout < 0 || cancelled) {
-            pthread_cond_wait(&op->cv, &rt->mu);
-        } else if (pthread_cond_timedwait(&op->cv, &rt->mu, &dl) == ETIMEDOUT && !op->done) {
-            cancel_req(rt, op);
-            cancelled = 1;
-        }
-    }
+    wait_op(rt, op, timeout, in_task);
     if (op->mode == RAYC__OP_GET && op->status == 0)
         fetch_values(rt, op);
     if (in_task)

@@ -138,13 +138,22 @@ void rayc__class_push(rayc__gcs *g, gtask *t, int front)
     if (!c->head) {
         c->head = c->tail = t;
     } else if (front) {
-        t->next = c->head;
-        c->head = t;
+        /* Handed back or retried: ahead of later submissions, behind earlier ones already
+         * re-queued, so a batch of returned tasks keeps its submission order. */
+        gtask **pp = &c->head;
+        while (*pp && (*pp)->id.rank == t->id.rank && (*pp)->id.seq < t->id.seq &&
+               (*pp)->requeued)
+            pp = &(*pp)->next;
+        t->next = *pp;
+        *pp = t;
+        if (!t->next)
+            c->tail = t;
     } else {
         c->tail->next = t;
         c->tail = t;
     }
     c->qlen++;
+    t->requeued = (uint8_t)front;
     t->state = RAYC_TASK_PENDING_NODE_ASSIGNMENT;
     g->nqueued++;
 }

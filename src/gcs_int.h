@@ -59,6 +59,7 @@ typedef struct gtask {
     uint16_t num_returns, attempt, max_retries;
     uint8_t state;                       /* rayc_task_state */
     uint8_t failing;
+    uint8_t requeued;                    /* put back at the front of its queue */
     int32_t rank;                        /* dispatched to, -1 before */
     uint32_t deps_left;
     uint32_t nargs;

@@ -270,6 +270,17 @@ void rayc__raylet_block(rayc__runtime *rt, int blocked)
         rayc__raylet_kick(rt);
 }
 
+/* A worker blocked in get/wait while the worker cap is reached: hand it a runnable task to
+ * run inline, so that nested task trees finish whatever the cap. NULL when not at the cap or
+ * nothing can run. Caller holds rt->mu. */
+rayc__rtask *rayc__raylet_take_for_helper(rayc__runtime *rt)
+{
+    rayc__raylet *ray = rt->raylet;
+    if (ray->draining || ray->nworkers < ray->max_workers)
+        return NULL;
+    return take_runnable(ray);
+}
+
 /* ---------------------------------------------------------------- spillback */
 
 int rayc__raylet_tick(rayc__runtime *rt, double now)
@@ -409,9 +420,11 @@ int rayc__raylet_create(rayc__runtime *rt, int nworkers)
     pthread_cond_init(&ray->exit_cv, NULL);
     ray->total = rt->nodes[rt->rank].total;
     ray->avail = ray->total;
-    ray->ngpus = rt->plat.ngpus < RAYC__MAX_GPUS ? rt->plat.ngpus : RAYC__MAX_GPUS;
+    /* GPU ids: the detected ones; when num_gpus was configured beyond them, ids 0..n-1. */
+    int want = (int)ray->total.q[RAYC__RES_GPU];
+    ray->ngpus = want < RAYC__MAX_GPUS ? want : RAYC__MAX_GPUS;
     for (int i = 0; i < ray->ngpus; i++)
-        ray->gpu_ids[i] = rt->plat.gpu_ids[i];
+        ray->gpu_ids[i] = rt->plat.ngpus >= ray->ngpus ? rt->plat.gpu_ids[i] : i;
     ray->ngpus_free = ray->ngpus;
     ray->max_workers = rt->max_workers;
     ray->base_workers = nworkers;

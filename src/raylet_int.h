@@ -42,6 +42,7 @@ struct rayc_task {
 
 void rayc__raylet_kick(rayc__runtime *rt);
 void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t);
+rayc__rtask *rayc__raylet_take_for_helper(rayc__runtime *rt);
 
 /* task.c */
 void rayc__task_ctx_init(struct rayc_task *ctx, rayc__runtime *rt, rayc__rtask *t);

@@ -202,7 +202,7 @@ static int local_offer(rayc__runtime *rt, const rayc_config *cfg, int cpu_share,
         me->cqty[i] = v.q[RAYC__RES_CUSTOM0 + i];
     rt->inline_threshold = (size_t)cfg_number(cfg, RAYC__CFG_inline_threshold, 100 * 1024);
     int ncpu = (int)ceil(cpus);
-    rt->max_workers = (int)cfg_number(cfg, RAYC__CFG_max_workers, ncpu * 8 > 64 ? ncpu * 8 : 64);
+    rt->max_workers = (int)cfg_number(cfg, RAYC__CFG_max_workers, ncpu * 16 > 256 ? ncpu * 16 : 256);
     if (rt->max_workers < 1)
         rt->max_workers = 1;
     snprintf(me->host, sizeof me->host, "%s", rt->plat.host);
@@ -339,6 +339,7 @@ static void serve_and_exit(rayc__runtime *rt)
     pthread_mutex_unlock(&rt->mu);
     MPI_Barrier(rt->ctrl);
     rayc__rt = NULL;
+    rt->we_initialized_mpi = 1; /* this process ends here: finalize whoever initialized MPI */
     finalize_mpi(rt);
     free_runtime(rt);
     exit(0);

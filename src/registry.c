@@ -71,7 +71,7 @@ int rayc__parse_arg_dtypes(const char *s, int8_t *decl, int max, char *err, int 
             return -1;
         }
         decl[n++] = (int8_t)d;
-        s = end ? end + 1 : s + len;
+        s = end ? end + 1 : s + strlen(s); /* past trailing blanks too */
         if (end && !*s) {
             snprintf(err, (size_t)errlen, "trailing ',' in arg_dtypes");
             return -1;
@@ -131,10 +131,10 @@ static int build_ptr_index(void)
 
 int rayc__registry_freeze(void)
 {
-    if (frozen)
-        return 0;
     if (reg_error[0])
         return rayc__fail(RAYC_EINVAL, "registering remote functions: %s", reg_error);
+    if (frozen)
+        return 0;
     if (count)
         qsort(table, (size_t)count, sizeof *table, cmp_entry);
     for (int i = 0; i < count; i++) {
@@ -196,15 +196,21 @@ const rayc__fn_entry *rayc__registry_by_name(const char *name)
 char *rayc__registry_describe(void)
 {
     size_t cap_b = 64 + (size_t)count * 256, len = 0;
+    for (int i = 0; i < count; i++) /* room for the option strings: no truncation */
+        cap_b += strlen(table[i].opts.arg_dtypes ? table[i].opts.arg_dtypes : "") +
+                 strlen(table[i].opts.resources ? table[i].opts.resources : "");
     char *s = malloc(cap_b);
     if (!s)
         return NULL;
     s[0] = 0;
     for (int i = 0; i < count && len < cap_b; i++) {
         const rayc_opts *o = &table[i].opts;
-        len += (size_t)snprintf(s + len, cap_b - len, "%s r%d c%g g%g m%g a%d t%s\n",
+        len += (size_t)snprintf(s + len, cap_b - len,
+                                "%s r%d c%.17g g%.17g m%.17g a%d t%s R%s x%d s%d ar%d as%d\n",
                                 table[i].name, o->num_returns, o->num_cpus, o->num_gpus,
-                                o->memory, o->num_args, o->arg_dtypes ? o->arg_dtypes : "-");
+                                o->memory, o->num_args, o->arg_dtypes ? o->arg_dtypes : "-",
+                                o->resources ? o->resources : "-", o->max_retries, o->strategy,
+                                o->affinity_rank, o->affinity_soft);
     }
     if (len >= cap_b)
         s[cap_b - 1] = 0; /* truncated: the comparison still sees a difference */

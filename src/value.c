@@ -305,8 +305,10 @@ rayc_arg rayc_array(rayc_dtype dtype, int ndim, const int64_t *shape, const void
     a.ndim = ndim;
     for (int i = 0; shape && i < ndim && i < RAYC_MAX_NDIM; i++)
         a.shape[i] = shape[i];
-    if (ndim > RAYC_MAX_NDIM || (ndim > 0 && !shape))
+    if (ndim < 0 || ndim > RAYC_MAX_NDIM || (ndim > 0 && !shape))
         a.ndim = -1; /* rejected by the taking call with a message */
+    else if (ndim == 0 && data) /* a 0-d array is a scalar: keep its element in the arg */
+        memcpy(a.scalar.raw, data, rayc_dtype_size(dtype));
     a.data = data;
     return a;
 }
@@ -350,7 +352,8 @@ int rayc__arg_check(const rayc_arg *a, rayc__vhdr *h)
     if (a->ndim == -2)
         return rayc__fail(RAYC_EINVAL, "NULL string");
     if (a->ndim == -1)
-        return rayc__fail(RAYC_EINVAL, "bad array: ndim > %d or NULL shape", RAYC_MAX_NDIM);
+        return rayc__fail(RAYC_EINVAL, "bad array: ndim outside 0..%d or NULL shape",
+                          RAYC_MAX_NDIM);
     int rc = rayc__vhdr_make(h, a->dtype, a->ndim, a->shape);
     if (rc)
         return rc;

@@ -31,7 +31,7 @@ uint8_t *rayc__wbuf_reserve(rayc__wbuf *b, size_t n)
         b->oom = 1;
         return NULL;
     }
-    if (b->len + n > b->cap) {
+    if (b->len + n > b->cap || !b->p) { /* !p: even 0 bytes need a real pointer */
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n)
             cap *= 2;
@@ -141,6 +141,8 @@ const void *rayc__get_bytes(rayc__rbuf *r, size_t n)
         r->err = 1;
         return NULL;
     }
+    if (!r->p) /* 0 bytes of an empty message given as NULL (NULL + 0 is undefined) */
+        return NULL;
     const void *at = r->p + r->off;
     r->off += n;
     return at;

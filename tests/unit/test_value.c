@@ -118,6 +118,8 @@ static void test_vhdr_make(void)
     CU_ASSERT(last_error_has("negative extent -1 in dimension 1"));
     int64_t neg0[1] = {INT64_MIN};
     CU_ASSERT_EQUAL(rayc__vhdr_make(&h, RAYC_U8, 1, neg0), RAYC_EINVAL);
+    int64_t zneg[2] = {0, -1}; /* the product is 0 either way: still rejected */
+    CU_ASSERT_EQUAL(rayc__vhdr_make(&h, RAYC_U8, 2, zneg), RAYC_EINVAL);
 
     /* overflow */
     int64_t big2[2] = {INT64_C(1) << 31, INT64_C(1) << 31}; /* 2^62 elements of 8 bytes */

@@ -541,6 +541,9 @@ static void test_vhdr_validation(void)
     uint64_t neg0[2] = {(uint64_t)INT64_MIN, 0};
     n = raw_vhdr(buf, RAYC_U8, 2, neg0, 0, 0);
     CU_ASSERT_EQUAL(vhdr_rejected(buf, n, &h), 1);
+    uint64_t zneg[2] = {0, (uint64_t)-1}; /* after a 0 extent the product stays 0 */
+    n = raw_vhdr(buf, RAYC_U8, 2, zneg, 0, 0);
+    CU_ASSERT_EQUAL(vhdr_rejected(buf, n, &h), 1);
     /* products that wrap around must not pass as small values */
     uint64_t wrap[2] = {UINT64_C(1) << 32, UINT64_C(1) << 32};
     n = raw_vhdr(buf, RAYC_U8, 2, wrap, 0, 0);

@@ -1,12 +1,13 @@
 #!/bin/sh
-# run-mpi.sh NP CASE: run the multi-rank test program named by CASE (tests/mpi/t_x.npN ->
-# tests/mpi/t_x) under mpirun with NP ranks, oversubscribed, under a timeout. The MCA settings
-# are the ones rayc is tested with (see docs/hpc.md); they do not rely on the distribution's
-# openmpi-mca-params.conf.
-np=$1
-case_file=$2
-prog=${case_file%.np*}
+# run-mpi.sh CASE: run a multi-rank test case. CASE is tests/mpi/t_x-npN.mpi: the program
+# tests/mpi/t_x on N ranks under mpirun, oversubscribed, unbound, under a timeout. The MCA
+# settings are the ones rayc is tested with (scripts/mpi-env.sh; see docs/hpc.md).
+case_file=$1
+base=${case_file%.mpi}
+prog=${base%-np*}
+np=${base##*-np}
 [ -x "$prog" ] || { echo "run-mpi: $prog not built" >&2; exit 99; }
+case $np in '' | *[!0-9]*) echo "run-mpi: bad case name $case_file" >&2; exit 99 ;; esac
 . "$(dirname "$0")/../../scripts/mpi-env.sh"
-limit=${RAYC_TEST_TIMEOUT:-240}
-exec timeout -k 10 "$limit" mpirun -n "$np" --oversubscribe --bind-to none "$prog"
+limit=${RAYC_TEST_TIMEOUT:-300}
+exec timeout -k 10 "$limit" mpirun -n "$np" --bind-to none "$prog"

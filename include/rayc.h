@@ -176,7 +176,9 @@ RAYC_EXPORT void rayc_register_remote(const rayc_remote_def *def);
  *   max_workers       cap on worker threads per rank, including ones started while others
  *                     block in get (default max(256, 16 * num_cpus)); at the cap a blocked
  *                     task runs queued tasks of its rank itself while it waits
- *   log_level         error|warn|info|debug (default warn) */
+ *   log_level         error|warn|info|debug (default warn)
+ *   signals           "0": do not handle SIGTERM/SIGUSR1 (default "1")
+ *   summary           "1": print the job summary at shutdown even without a stop signal */
 typedef struct rayc_config rayc_config;
 
 RAYC_EXPORT int rayc_config_create(rayc_config **out);
@@ -204,6 +206,26 @@ RAYC_EXPORT int rayc_is_initialized(void);
 /* This process's rank in MPI_COMM_WORLD and the number of ranks (after init). */
 RAYC_EXPORT int rayc_rank(void);
 RAYC_EXPORT int rayc_size(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Walltime and signals                                                                        */
+
+/* rayc_init installs handlers for SIGTERM and SIGUSR1 on every rank (unless the config key
+ * "signals" is "0"): Slurm sends SIGTERM at the walltime and the signal of
+ * "#SBATCH --signal=USR1@60" (without "B:") before it. On the first such signal on any rank
+ * the job stops: undispatched tasks are cancelled (their gets return RAYC_ECANCELLED), new
+ * submissions are refused with RAYC_ECANCELLED, running tasks finish, and the driver is told
+ * through rayc_stop_requested() and the callback below. The driver then saves what it has
+ * and calls rayc_shutdown(), which prints the job summary. */
+typedef void (*rayc_stop_fn)(int signum, void *arg);
+
+/* Call fn(signum, arg) once when the job is asked to stop. It runs on rank 0's progress
+ * thread: keep it short and do not call blocking rayc functions from it (set a flag, log).
+ * Driver only; fn NULL removes it. */
+RAYC_EXPORT int rayc_on_stop(rayc_stop_fn fn, void *arg);
+
+/* The signal number that asked the job to stop, or 0. Any thread of rank 0. */
+RAYC_EXPORT int rayc_stop_requested(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Tasks and objects (driver, or inside tasks on any rank)                                     */

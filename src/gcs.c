@@ -230,10 +230,19 @@ static void obj_completed(rayc__runtime *rt, gobj *o);
 /* Fail every return of t with msg, then end t. Dependents fail through obj_completed. */
 void rayc__task_fail_all(rayc__runtime *rt, gtask *t, const char *msg)
 {
+    rayc__task_fail_status(rt, t, RAYC_ETASK, msg);
+}
+
+void rayc__task_fail_status(rayc__runtime *rt, gtask *t, int status, const char *msg)
+{
     rayc__gcs *g = rt->gcs;
     rayc__oid tid = t->id;
     uint16_t nret = t->num_returns;
     t->state = RAYC_TASK_FAILED;
+    if (status == RAYC_ECANCELLED)
+        g->ncancelled++;
+    else
+        g->nfailed++;
     task_end(rt, t, 1); /* frees t: keep the ids */
     for (uint32_t i = 1; i <= nret; i++) {
         rayc__oid rid = {tid.seq, tid.rank, i};
@@ -241,6 +250,7 @@ void rayc__task_fail_all(rayc__runtime *rt, gtask *t, const char *msg)
         if (!o || o->state != RAYC__OBJ_PENDING)
             continue;
         o->state = RAYC__OBJ_FAILED;
+        o->fail_status = status;
         o->err = strdup(msg ? msg : "task failed");
         obj_completed(rt, o);
     }
@@ -300,8 +310,16 @@ void rayc__pending_fail_push(rayc__gcs *g, gtask *t, char *msg)
     }
     p->t = t;
     p->msg = msg;
+    p->status = RAYC_ETASK;
     p->next = g->pfail;
     g->pfail = p;
+}
+
+void rayc__pending_cancel_push(rayc__gcs *g, gtask *t, char *msg)
+{
+    rayc__pending_fail_push(g, t, msg);
+    if (g->pfail && g->pfail->t == t)
+        g->pfail->status = RAYC_ECANCELLED;
 }
 
 void rayc__pending_fail_run(rayc__runtime *rt)
@@ -321,7 +339,7 @@ void rayc__pending_fail_run(rayc__runtime *rt)
                 unlink_waiter(a, t);
         }
         t->deps_left = 0;
-        rayc__task_fail_all(rt, t, p->msg ? p->msg : "an argument failed");
+        rayc__task_fail_status(rt, t, p->status, p->msg ? p->msg : "an argument failed");
         free(p->msg);
         free(p);
     }
@@ -453,11 +471,12 @@ static int gcs_submit(rayc__runtime *rt, rayc__rbuf *r, char *err, size_t errlen
     }
     task_link_live(g, t);
     t->state = RAYC_TASK_PENDING_ARGS_AVAIL;
-    if (atomic_load(&rt->state) != RAYC__ST_RUNNING) {
-        snprintf(err, errlen, "task '%s' cancelled: the runtime is shutting down",
-                 rayc__registry_at(t->fn)->name);
-        rayc__task_fail_all(rt, t, err);
-        return 0;
+    g->nsubmitted++;
+    if (atomic_load(&rt->state) != RAYC__ST_RUNNING || g->stopped) {
+        snprintf(err, errlen, "task '%s' cancelled: %s", rayc__registry_at(t->fn)->name,
+                 g->stopped ? "the job was asked to stop (signal)" : "the runtime is shutting down");
+        rayc__task_fail_status(rt, t, RAYC_ECANCELLED, err);
+        return RAYC_ECANCELLED;
     }
     int rc = 0;
     for (uint32_t i = 0; i < t->nargs && !rc; i++)
@@ -605,6 +624,8 @@ static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
     }
     uint16_t nret = rayc__get_u16(r);
     t->state = RAYC_TASK_FINISHED;
+    g->nfinished++;
+    g->busy[src] += dur;
     task_end(rt, t, 0);
     for (uint32_t i = 1; i <= nret && !r->err; i++) {
         rayc__oid rid = {tid.seq, tid.rank, i};
@@ -621,8 +642,14 @@ static void handle_returned(rayc__runtime *rt, int src, rayc__rbuf *r)
     if (!t || t->attempt != attempt || t->rank != src)
         return;
     rayc__uncharge(&g->view, src, &t->cls->demand);
-    g->fnstats[t->fn].no_prefetch = 1; /* its tasks can take long: stop prefetching them */
     t->rank = -1;
+    if (g->stopped) {
+        rayc__task_fail_status(rt, t, RAYC_ECANCELLED,
+                               "task cancelled: the job was asked to stop (signal) before it "
+                               "started");
+        return;
+    }
+    g->fnstats[t->fn].no_prefetch = 1; /* its tasks can take long: stop prefetching them */
     rayc__class_push(g, t, 1);
     g->sched_dirty = 1;
 }
@@ -689,6 +716,7 @@ void rayc__gcs_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec)
     case RAYC__M_GET_CANCEL: rayc__gcs_remote_cancel(rt, src, rayc__get_u64(rec)); break;
     case RAYC__M_RELEASE: handle_release(rt, rec); break;
     case RAYC__M_SHUTDOWN_ACK: g->acks++; break;
+    case RAYC__M_STOP: rayc__gcs_stop(rt, rayc__get_i32(rec)); break;
     default: RAYC_LOG(RAYC__LOG_WARN, "control service: unknown record %d from rank %d", type, src);
     }
     rayc__gcs_schedule(rt);
@@ -707,7 +735,9 @@ int rayc__gcs_create(rayc__runtime *rt)
     g->view.ranks = calloc((size_t)rt->size, sizeof *g->view.ranks);
     g->fnstats = calloc((size_t)rayc__registry_count() + 1, sizeof *g->fnstats);
     g->arg_bytes = calloc((size_t)rt->size, sizeof *g->arg_bytes);
-    if (!g->view.ranks || !g->fnstats || !g->arg_bytes) {
+    g->busy = calloc((size_t)rt->size, sizeof *g->busy);
+    if (!g->view.ranks || !g->fnstats || !g->arg_bytes || !g->busy) {
+        free(g->busy);
         free(g->view.ranks);
         free(g->fnstats);
         free(g->arg_bytes);
@@ -757,6 +787,7 @@ void rayc__gcs_destroy(rayc__runtime *rt)
     free(g->view.ranks);
     free(g->fnstats);
     free(g->arg_bytes);
+    free(g->busy);
     free(g);
     rt->gcs = NULL;
 }

@@ -28,6 +28,7 @@ typedef struct gobj {
     rayc__vhdr hdr;
     rayc_value *val;   /* inline value */
     char *err;         /* FAILED: why */
+    int fail_status;   /* FAILED: RAYC_ETASK or RAYC_ECANCELLED */
     struct gtask *producer;
     gwait *waiters;
 } gobj;
@@ -99,6 +100,7 @@ typedef struct pfail {
     struct pfail *next;
     gtask *t;
     char *msg;
+    int status;
 } pfail;
 
 struct rayc__gcs {
@@ -117,12 +119,18 @@ struct rayc__gcs {
     int pfail_running;
     int sched_dirty;
     int acks;             /* drained ranks */
+    int stopped;          /* a stop signal cancelled the queue; new tasks are refused */
+    /* summary counters */
+    uint64_t nsubmitted, nfinished, nfailed, ncancelled;
+    double *busy;         /* seconds of task run time per rank */
 };
 
 gobj *rayc__gobj_find(rayc__gcs *g, rayc__oid id);
 void rayc__gobj_unref(rayc__runtime *rt, gobj *o);
 void rayc__task_fail_all(rayc__runtime *rt, gtask *t, const char *msg);
+void rayc__task_fail_status(rayc__runtime *rt, gtask *t, int status, const char *msg);
 void rayc__pending_fail_push(rayc__gcs *g, gtask *t, char *msg);
+void rayc__pending_cancel_push(rayc__gcs *g, gtask *t, char *msg);
 void rayc__pending_fail_run(rayc__runtime *rt);
 void rayc__class_push(rayc__gcs *g, gtask *t, int front);
 gtask *rayc__class_pop(rayc__gcs *g, gclass *c);

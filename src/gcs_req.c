@@ -78,7 +78,7 @@ static void fill_local_get(rayc__runtime *rt, greq *r, int timed_out)
             res->status = RAYC_ERELEASED;
             res->err = strdup("ref was released while the get waited");
         } else if (o->state == RAYC__OBJ_FAILED) {
-            res->status = RAYC_ETASK;
+            res->status = o->fail_status ? o->fail_status : RAYC_ETASK;
             res->err = strdup(o->err);
         } else if (o->state == RAYC__OBJ_READY) {
             res->hdr = o->hdr;
@@ -120,7 +120,9 @@ static void encode_get_reply(rayc__runtime *rt, greq *r, int timed_out)
                     rayc__put_vhdr(b, &o->hdr);
                 }
             } else {
-                rayc__put_i32(b, o->state == RAYC__OBJ_FAILED ? RAYC_ETASK : RAYC_ETIMEDOUT);
+                rayc__put_i32(b, o->state != RAYC__OBJ_FAILED ? RAYC_ETIMEDOUT
+                                 : o->fail_status                ? o->fail_status
+                                                                 : RAYC_ETASK);
                 rayc__put_str(b, o->err ? o->err : "not ready");
             }
         }
@@ -345,6 +347,67 @@ int rayc__gcs_list_tasks(rayc__runtime *rt, rayc_task_info *out, int max, int *n
 void rayc__gcs_available(rayc__runtime *rt, int rank, rayc__resvec *out)
 {
     *out = rt->gcs->view.ranks[rank].avail;
+}
+
+/* ---------------------------------------------------------------- stop and shutdown */
+
+/* Cancel every task not yet dispatched (queued or waiting for arguments). */
+static void cancel_undispatched(rayc__runtime *rt, const char *why)
+{
+    rayc__gcs *g = rt->gcs;
+    for (gclass *c = g->classes; c; c = c->next_all)
+        while (c->head)
+            rayc__pending_cancel_push(g, rayc__class_pop(g, c), strdup(why));
+    for (gtask *t = g->live_head; t; t = t->live_next)
+        if (t->rank < 0 && t->deps_left > 0 && !t->failing) {
+            t->failing = 1;
+            rayc__pending_cancel_push(g, t, strdup(why));
+        }
+    rayc__pending_fail_run(rt);
+}
+
+void rayc__gcs_stop(rayc__runtime *rt, int signum)
+{
+    rayc__gcs *g = rt->gcs;
+    if (g->stopped)
+        return;
+    g->stopped = 1;
+    atomic_store(&rt->stop_signal, signum);
+    char why[160];
+    snprintf(why, sizeof why, "task cancelled: the job received signal %d (%s) and stops",
+             signum, signum == 15 ? "SIGTERM, walltime" : signum == 10 ? "SIGUSR1" : "stop");
+    RAYC_LOG(RAYC__LOG_WARN, "signal %d: stopping the job (no new tasks; running ones finish)",
+             signum);
+    cancel_undispatched(rt, why);
+    /* Tasks prefetched to raylets but not started come back (RETURNED) and are cancelled. */
+    for (int r = 0; r < rt->size; r++) {
+        if (r == rt->rank) {
+            rayc__raylet_halt(rt);
+            continue;
+        }
+        size_t at;
+        rayc__msg_begin(rt, r, RAYC__M_HALT, &at);
+        rayc__msg_end(rt, r, at);
+    }
+}
+
+void rayc__gcs_summary(rayc__runtime *rt)
+{
+    rayc__gcs *g = rt->gcs;
+    double wall = rayc__now() - rt->t_init, busy = 0;
+    for (int r = 0; r < rt->size; r++)
+        busy += g->busy[r];
+    printf("rayc summary: %llu tasks: %llu finished, %llu failed, %llu cancelled, %llu retries; "
+           "%.2f s on %d ranks, task time %.2f s%s\n",
+           (unsigned long long)g->nsubmitted, (unsigned long long)g->nfinished,
+           (unsigned long long)g->nfailed, (unsigned long long)g->ncancelled,
+           (unsigned long long)g->nretries, wall, rt->size, busy,
+           g->stopped ? " (stopped by a signal)" : "");
+    printf("rayc summary: busy per rank:");
+    for (int r = 0; r < rt->size; r++)
+        printf(" %d:%.2fs", r, g->busy[r]);
+    printf("\n");
+    fflush(stdout);
 }
 
 /* ---------------------------------------------------------------- shutdown */

@@ -197,6 +197,37 @@ static int phase_tick(rayc__runtime *rt, progress_state *ps, double now)
     return n;
 }
 
+/* Phase: a caught SIGTERM/SIGUSR1 stops the job (rank 0) or is forwarded to rank 0; then the
+ * driver's stop callback runs once, here, outside rt->mu. */
+static int phase_signals(rayc__runtime *rt)
+{
+    int sig = rayc__signals_take(), n = 0;
+    if (sig && !rt->stop_reported) {
+        rt->stop_reported = 1;
+        pthread_mutex_lock(&rt->mu);
+        if (rt->rank == 0) {
+            rayc__gcs_stop(rt, sig);
+        } else {
+            size_t at;
+            rayc__put_i32(rayc__msg_begin(rt, 0, RAYC__M_STOP, &at), sig);
+            rayc__msg_end(rt, 0, at);
+        }
+        pthread_mutex_unlock(&rt->mu);
+        n++;
+    }
+    if (rt->rank == 0 && atomic_load(&rt->stop_signal)) {
+        pthread_mutex_lock(&rt->mu);
+        rayc_stop_fn fn = rt->stop_fn;
+        void *arg = rt->stop_arg;
+        rt->stop_fn = NULL; /* once */
+        pthread_mutex_unlock(&rt->mu);
+        if (fn)
+            fn(atomic_load(&rt->stop_signal), arg);
+        n++;
+    }
+    return n;
+}
+
 /* The spin-or-sleep decision: spin briefly after the last work (a reply is usually close),
  * then sleep with a growing timeout; wakes early on rayc__progress_wake. */
 static void idle_wait(rayc__runtime *rt, progress_state *ps, double now)
@@ -247,6 +278,7 @@ void rayc__progress_run(rayc__runtime *rt)
         work += phase_complete_sends(&ps);
         double now = rayc__now();
         work += phase_tick(rt, &ps, now);
+        work += phase_signals(rt);
         if (should_leave(rt, &ps))
             break;
         if (work) {

@@ -229,7 +229,9 @@ void rayc__raylet_kick(rayc__runtime *rt)
         pthread_cond_signal(&ray->cv);
         return;
     }
-    if (ray->nworkers >= ray->max_workers)
+    /* A worker still starting will take a task (and kick again after it): start one at a
+     * time so that a burst of submissions does not start a thread per task. */
+    if (ray->nworkers >= ray->max_workers || ray->nstarting > 0)
         return;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -279,6 +281,25 @@ rayc__rtask *rayc__raylet_take_for_helper(rayc__runtime *rt)
     if (ray->draining || ray->nworkers < ray->max_workers)
         return NULL;
     return take_runnable(ray);
+}
+
+/* Hand every queued (not started) task back to the control service: on a stop signal it
+ * cancels them rather than re-queueing. Caller holds rt->mu. */
+void rayc__raylet_halt(rayc__runtime *rt)
+{
+    rayc__raylet *ray = rt->raylet;
+    while (ray->ready_head) {
+        rayc__rtask *t = ray->ready_head;
+        ray->ready_head = t->next;
+        ray->nready--;
+        rayc__gmsg m;
+        rayc__wbuf *b = rayc__gmsg_begin(rt, &m, RAYC__M_RETURNED);
+        rayc__put_oid(b, t->id);
+        rayc__put_u16(b, t->attempt);
+        rayc__gmsg_end(rt, &m);
+        rayc__rtask_free(t);
+    }
+    ray->ready_tail = NULL;
 }
 
 /* ---------------------------------------------------------------- spillback */
@@ -403,6 +424,7 @@ void rayc__raylet_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *r
         break;
     }
     case RAYC__M_SHUTDOWN: rayc__raylet_begin_drain(rt); break;
+    case RAYC__M_HALT: rayc__raylet_halt(rt); break;
     case RAYC__M_FINAL: ray->final = 1; break;
     default: RAYC_LOG(RAYC__LOG_WARN, "raylet: unknown record %d from rank %d", type, src);
     }

@@ -14,7 +14,9 @@
     X(rank0_workers)                                                                               \
     X(inline_threshold)                                                                            \
     X(max_workers)                                                                                 \
-    X(log_level)
+    X(log_level)                                                                                   \
+    X(signals)                                                                                     \
+    X(summary)
 
 enum rayc__cfg_key {
 #define RAYC_X_KEY(k) RAYC__CFG_##k,

@@ -39,12 +39,14 @@ enum rayc__msg {
     RAYC__M_GET_CANCEL = 8, /* that client timed out */
     RAYC__M_RELEASE = 9,    /* refs dropped */
     RAYC__M_SHUTDOWN_ACK = 10,
+    RAYC__M_STOP = 11,      /* a rank caught SIGTERM/SIGUSR1: stop the job */
     /* to a raylet / client */
     RAYC__M_TASK = 20,      /* run this task */
     RAYC__M_GET_REPLY = 21,
     RAYC__M_FREE = 22,      /* drop these objects from the store */
     RAYC__M_SHUTDOWN = 23,  /* drain: finish running tasks, then ack */
     RAYC__M_FINAL = 24,     /* everyone drained: leave the progress loop */
+    RAYC__M_HALT = 25,      /* the job stops: hand back every task not started */
     /* between object holders (transfer.c) */
     RAYC__M_FETCH_REQ = 30,
     RAYC__M_FETCH_FAIL = 31
@@ -154,12 +156,24 @@ typedef struct rayc__runtime {
     rayc__raylet *raylet;
     rayc__xfer *xfer;
     rayc__client *client;
+    /* walltime stop (signals.c): the signal that stopped the job, and the driver's callback */
+    atomic_int stop_signal;
+    int stop_reported;          /* this rank forwarded / handled its signal */
+    rayc_stop_fn stop_fn;
+    void *stop_arg;
+    int summary;                /* print the job summary at shutdown */
+    double t_init;
 } rayc__runtime;
 
 /* The one runtime handle (NULL before init). */
 extern rayc__runtime *rayc__rt;
 
 double rayc__now(void); /* monotonic seconds */
+
+/* ---- signals.c ---- */
+void rayc__signals_install(void);
+void rayc__signals_restore(void);
+int rayc__signals_take(void); /* the pending signal number, or 0 */
 
 /* ---- progress.c ---- */
 int rayc__progress_start(rayc__runtime *rt);   /* rank 0: thread; others: call _run */
@@ -190,6 +204,10 @@ int rayc__gcs_list_tasks(rayc__runtime *rt, rayc_task_info *out, int max, int *n
 void rayc__gcs_available(rayc__runtime *rt, int rank, rayc__resvec *out);
 /* Begin shutdown: cancel queued tasks, fail waiting clients, tell every rank to drain. */
 void rayc__gcs_shutdown_begin(rayc__runtime *rt);
+/* Stop the job on signal signum: cancel undispatched tasks, refuse new ones. */
+void rayc__gcs_stop(rayc__runtime *rt, int signum);
+/* Print the job summary (tasks, failures, busy time per rank) to stdout. */
+void rayc__gcs_summary(rayc__runtime *rt);
 /* 1 when every rank has acked the drain. */
 int rayc__gcs_all_drained(rayc__runtime *rt);
 
@@ -204,6 +222,7 @@ int rayc__raylet_tick(rayc__runtime *rt, double now);
 /* Drain for shutdown: stop starting tasks; returns 1 once no task runs. */
 int rayc__raylet_drained(rayc__runtime *rt);
 void rayc__raylet_begin_drain(rayc__runtime *rt);
+void rayc__raylet_halt(rayc__runtime *rt);
 void rayc__raylet_join_workers(rayc__runtime *rt);
 /* A worker blocks in get/wait: give its CPUs back (or take them again). */
 void rayc__raylet_block(rayc__runtime *rt, int blocked);

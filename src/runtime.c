@@ -201,6 +201,9 @@ static int local_offer(rayc__runtime *rt, const rayc_config *cfg, int cpu_share,
     for (int i = 0; i < me->ncustom; i++)
         me->cqty[i] = v.q[RAYC__RES_CUSTOM0 + i];
     rt->inline_threshold = (size_t)cfg_number(cfg, RAYC__CFG_inline_threshold, 100 * 1024);
+    rt->summary = cfg_number(cfg, RAYC__CFG_summary, 0) != 0;
+    if (cfg_number(cfg, RAYC__CFG_signals, 1) != 0)
+        rayc__signals_install();
     int ncpu = (int)ceil(cpus);
     rt->max_workers = (int)cfg_number(cfg, RAYC__CFG_max_workers, ncpu * 16 > 256 ? ncpu * 16 : 256);
     if (rt->max_workers < 1)
@@ -338,6 +341,7 @@ static void serve_and_exit(rayc__runtime *rt)
     rayc__raylet_join_workers(rt);
     pthread_mutex_unlock(&rt->mu);
     MPI_Barrier(rt->ctrl);
+    rayc__signals_restore();
     rayc__rt = NULL;
     rt->we_initialized_mpi = 1; /* this process ends here: finalize whoever initialized MPI */
     finalize_mpi(rt);
@@ -356,6 +360,7 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
     pthread_mutex_init(&rt->mu, NULL);
     pthread_cond_init(&rt->progress_cv, NULL);
     atomic_init(&rt->next_seq, 1);
+    rt->t_init = rayc__now();
     int rc = init_mpi(rt, argc, argv);
     if (!rc)
         rc = init_job(rt, cfg);
@@ -377,6 +382,7 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
         rayc__raylet_join_workers(rt);
         pthread_mutex_unlock(&rt->mu);
     }
+    rayc__signals_restore();
     finalize_mpi(rt);
     free_runtime(rt);
     return rc;
@@ -398,6 +404,8 @@ int rayc_shutdown(void)
         nanosleep(&ts, NULL);
         pthread_mutex_lock(&rt->mu);
     }
+    if (rt->summary || atomic_load(&rt->stop_signal))
+        rayc__gcs_summary(rt);
     for (int r = 1; r < rt->size; r++) {
         size_t at;
         rayc__msg_begin(rt, r, RAYC__M_FINAL, &at);
@@ -409,12 +417,31 @@ int rayc_shutdown(void)
     pthread_mutex_unlock(&rt->mu);
     rayc__progress_join(rt);
     MPI_Barrier(rt->ctrl);
+    rayc__signals_restore();
     atomic_store(&rt->state, RAYC__ST_DONE);
     rayc__rt = NULL;
     was_shut_down = 1;
     finalize_mpi(rt);
     free_runtime(rt);
     return 0;
+}
+
+int rayc_on_stop(rayc_stop_fn fn, void *arg)
+{
+    rayc__runtime *rt = rayc__rt;
+    if (!rt || atomic_load(&rt->state) != RAYC__ST_RUNNING || rt->rank != 0)
+        return rayc__fail(RAYC_ESTATE, "rayc_on_stop: only the driver of a running job");
+    pthread_mutex_lock(&rt->mu);
+    rt->stop_fn = fn;
+    rt->stop_arg = arg;
+    pthread_mutex_unlock(&rt->mu);
+    return 0;
+}
+
+int rayc_stop_requested(void)
+{
+    rayc__runtime *rt = rayc__rt;
+    return rt ? atomic_load(&rt->stop_signal) : 0;
 }
 
 int rayc_is_initialized(void)

@@ -178,7 +178,11 @@ RAYC_EXPORT void rayc_register_remote(const rayc_remote_def *def);
  *                     task runs queued tasks of its rank itself while it waits
  *   log_level         error|warn|info|debug (default warn)
  *   signals           "0": do not handle SIGTERM/SIGUSR1 (default "1")
- *   summary           "1": print the job summary at shutdown even without a stop signal */
+ *   summary           "1": print the job summary at shutdown even without a stop signal
+ *   store_bytes       object store capacity per rank (default 30% of its memory share, at
+ *                     most 2 GiB); the memory is committed at init (an MPI window)
+ *   spill_high_water  fraction of store_bytes above which objects spill to HDF5 (0.8)
+ *   keep_spill        "1": keep the spill files at shutdown (default: removed) */
 typedef struct rayc_config rayc_config;
 
 RAYC_EXPORT int rayc_config_create(rayc_config **out);
@@ -358,6 +362,27 @@ typedef struct rayc_task_info {
     int rank;          /* where it was sent, -1 before */
     int attempt;
 } rayc_task_info;
+
+/* Object store statistics of one rank (rayc_store_stats). Ranks report changes to rank 0 at
+ * most every 50 ms, so figures from other ranks may lag by that much. */
+typedef struct rayc_store_info {
+    int rank;
+    uint64_t capacity;        /* bytes of its window (RAYC_STORE_BYTES) */
+    uint64_t used_bytes;      /* window bytes in use, block headers included */
+    uint64_t heap_bytes;      /* objects kept outside the window while over capacity */
+    uint64_t objects;         /* primary copies it holds (in memory or spilled) */
+    uint64_t cached;          /* copies pulled from other ranks and kept */
+    uint64_t spilled_objects, spilled_bytes;   /* written to its spill file so far */
+    uint64_t restored_objects, restored_bytes; /* read back from it so far */
+    uint64_t evicted;         /* cached copies dropped to make room */
+    uint64_t pulled_bytes;    /* bytes it pulled from other ranks */
+    uint64_t pulled_one_sided, pulled_two_sided; /* transfers by path */
+    char spill_path[256];     /* its HDF5 spill file ("" before the first spill) */
+} rayc_store_info;
+
+/* Fill up to max entries (one per rank, in rank order) with the latest statistics and set *n
+ * to the number of ranks. Driver only. */
+RAYC_EXPORT int rayc_store_stats(rayc_store_info *out, int max, int *n);
 
 /* State of the task that produces ref. Driver only. RAYC_ERELEASED. */
 RAYC_EXPORT int rayc_task_state_of(rayc_ref ref, rayc_task_state *out);

@@ -13,6 +13,7 @@
 #include "gcs_int.h"
 #include "raylet_int.h"
 #include "status_int.h"
+#include "store.h"
 
 /* The runtime, if the caller may use it here (rank 0, or inside a task on any rank). */
 static rayc__runtime *usable(const char *fn, int driver_only)
@@ -170,6 +171,14 @@ static void encode_spec(rayc__wbuf *b, rayc__oid id, const rayc__fn_entry *e,
     }
 }
 
+/* A copy of a checked value argument: large ones straight into the object store. */
+static rayc_value *copy_value(rayc__runtime *rt, const rayc_arg *a, const rayc__vhdr *h)
+{
+    if (h->nbytes > rt->inline_threshold)
+        return rayc__store_new_value(rt, h, rayc__arg_data(a), 0);
+    return rayc__value_new(h, rayc__arg_data(a));
+}
+
 /* Copy large by-value arguments (outside the lock); they become implicit puts. */
 static int copy_big_args(rayc__runtime *rt, const rayc_arg *args, int nargs, rayc_value **big)
 {
@@ -179,11 +188,11 @@ static int copy_big_args(rayc__runtime *rt, const rayc_arg *args, int nargs, ray
         if (args[i].kind != RAYC_ARG_VALUE || rayc__arg_check(&args[i], &h) != 0 ||
             h.nbytes <= rt->inline_threshold)
             continue;
-        int rc = rayc__value_from_arg(&args[i], &big[i]);
-        if (rc) {
+        if (!(big[i] = copy_value(rt, &args[i], &h))) {
             for (int j = 0; j < i; j++)
                 rayc__value_unref(big[j]);
-            return rc;
+            return rayc__fail(RAYC_ENOMEM, "rayc_submit: cannot copy a %llu-byte argument",
+                              (unsigned long long)h.nbytes);
         }
     }
     return 0;
@@ -323,10 +332,14 @@ int rayc_put(rayc_ref *out, rayc_arg value)
     if (value.kind != RAYC_ARG_VALUE)
         return rayc__fail(RAYC_EINVAL, "rayc_put: the value must be made with rayc_i64, "
                                        "rayc_array, ... (not a ref)");
-    rayc_value *v;
-    int rc = rayc__value_from_arg(&value, &v);
+    rayc__vhdr h;
+    int rc = rayc__arg_check(&value, &h);
     if (rc)
         return rayc__fail(rc, "rayc_put: %s", rayc_last_error());
+    rayc_value *v = copy_value(rt, &value, &h);
+    if (!v)
+        return rayc__fail(RAYC_ENOMEM, "rayc_put: cannot allocate %llu bytes",
+                          (unsigned long long)h.nbytes);
     rayc__oid id;
     pthread_mutex_lock(&rt->mu);
     rc = rayc__client_put_value(rt, v, &id);

@@ -10,6 +10,7 @@
 #include "gcs_int.h"
 #include "raylet_int.h"
 #include "status_int.h"
+#include "store.h"
 
 static rayc__runtime *usable(const char *fn, int driver_only)
 {
@@ -268,6 +269,26 @@ int rayc_cluster_resources(rayc_resources *out)
 int rayc_available_resources(rayc_resources *out)
 {
     return sum_resources(out, 1, "rayc_available_resources");
+}
+
+int rayc_store_stats(rayc_store_info *out, int max, int *n)
+{
+    rayc__runtime *rt = usable("rayc_store_stats", 1);
+    if (!rt)
+        return RAYC_ESTATE;
+    if (!n || max < 0 || (max > 0 && !out))
+        return rayc__fail(RAYC_EINVAL, "rayc_store_stats: bad out/max/n");
+    pthread_mutex_lock(&rt->mu);
+    rayc__gmsg m; /* rank 0's own figures are current */
+    rayc__store_encode_stats(rt, rayc__gmsg_begin(rt, &m, RAYC__M_STATS));
+    rayc__gmsg_end(rt, &m);
+    for (int r = 0; r < rt->size && r < max; r++) {
+        out[r] = rt->gcs->stats[r];
+        out[r].rank = r;
+    }
+    *n = rt->size;
+    pthread_mutex_unlock(&rt->mu);
+    return 0;
 }
 
 const char *rayc_task_state_name(rayc_task_state s)

@@ -20,6 +20,7 @@
 #include "oidmap.h"
 #include "raylet_int.h"
 #include "status_int.h"
+#include "store.h"
 
 /* ---------------------------------------------------------------- control service messages */
 
@@ -101,8 +102,9 @@ int rayc__client_put_value(rayc__runtime *rt, rayc_value *val, rayc__oid *out)
         return rc;
     }
     /* Now the store owns val when it is not inline; we may still read it under rt->mu. */
+    int64_t off = is_inline ? -1 : rayc__store_offset(rt, val);
     if (rt->rank == 0) {
-        rc = rayc__gcs_put_local(rt, id, is_inline ? val : NULL, 0, &val->h);
+        rc = rayc__gcs_put_local(rt, id, is_inline ? val : NULL, 0, off, &val->h);
         if (rc)
             return rc;
     } else {
@@ -110,10 +112,12 @@ int rayc__client_put_value(rayc__runtime *rt, rayc_value *val, rayc__oid *out)
         rayc__wbuf *b = rayc__gmsg_begin(rt, &m, RAYC__M_PUT);
         rayc__put_oid(b, id);
         rayc__put_u8(b, is_inline ? 0 : 1);
-        if (is_inline)
+        if (is_inline) {
             rayc__put_value(b, val);
-        else
+        } else {
             rayc__put_vhdr(b, &val->h);
+            rayc__put_u64(b, (uint64_t)off);
+        }
         rayc__gmsg_end(rt, &m);
         if (is_inline)
             rayc__value_unref(val);
@@ -230,11 +234,11 @@ static void fetch_values(rayc__runtime *rt, rayc__op *op)
         rayc__result *res = &op->res[i];
         if (res->val || res->status)
             continue;
-        if (res->loc == rt->rank && (res->val = rayc__store_get(rt, op->ids[i])))
+        if ((res->val = rayc__store_get(rt, op->ids[i])))
             continue;
         res->owner = op;
         op->fetches_left++;
-        if (rayc__fetch(rt, op->ids[i], res->loc, &res->hdr, value_fetched, res) != 0)
+        if (rayc__fetch(rt, op->ids[i], res->loc, res->off, &res->hdr, value_fetched, res) != 0)
             value_fetched(rt, res, NULL, rayc_last_error());
     }
     op->fetches_left--;
@@ -322,6 +326,7 @@ static void read_get_results(rayc__rbuf *rec, rayc__op *op)
             } else {
                 res->loc = rayc__get_i32(rec);
                 rayc__get_vhdr(rec, &res->hdr);
+                res->off = (int64_t)rayc__get_u64(rec);
             }
         } else {
             char msg[1200];

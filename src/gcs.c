@@ -41,6 +41,7 @@ static gobj *gobj_new(rayc__gcs *g, rayc__oid id)
     o->handle = 1;
     o->refs = 1;
     o->loc = -1;
+    o->off = -1;
     return o;
 }
 
@@ -70,24 +71,49 @@ static void unlink_waiter(gobj *o, void *who)
     }
 }
 
+/* Tell rank r to drop its copy of id. */
+static void send_free(rayc__runtime *rt, int r, rayc__oid id)
+{
+    if (r == rt->rank) {
+        rayc__store_free(rt, id);
+        return;
+    }
+    size_t at;
+    rayc__wbuf *b = rayc__msg_begin(rt, r, RAYC__M_FREE, &at);
+    rayc__put_u32(b, 1);
+    rayc__put_oid(b, id);
+    rayc__msg_end(rt, r, at);
+}
+
 static void gobj_free(rayc__runtime *rt, gobj *o)
 {
     rayc__gcs *g = rt->gcs;
     rayc__oidmap_del(&g->objs, o->id);
-    if (o->loc >= 0) {
-        if (o->loc == rt->rank) {
-            rayc__store_free(rt, o->id);
-        } else {
-            size_t at;
-            rayc__wbuf *b = rayc__msg_begin(rt, o->loc, RAYC__M_FREE, &at);
-            rayc__put_u32(b, 1);
-            rayc__put_oid(b, o->id);
-            rayc__msg_end(rt, o->loc, at);
-        }
-    }
+    if (o->loc >= 0)
+        send_free(rt, o->loc, o->id);
+    for (int i = 0; i < o->ncopies; i++)
+        send_free(rt, o->copies[i], o->id);
+    free(o->copies);
     rayc__value_unref(o->val);
     free(o->err);
     free(o);
+}
+
+static void add_copy(rayc__runtime *rt, int src, rayc__oid id)
+{
+    gobj *o = rayc__gobj_find(rt->gcs, id);
+    if (!o) { /* freed meanwhile: the copy must go too */
+        send_free(rt, src, id);
+        return;
+    }
+    for (int i = 0; i < o->ncopies; i++)
+        if (o->copies[i] == src)
+            return;
+    int32_t *c = realloc(o->copies, (size_t)(o->ncopies + 1) * sizeof *c);
+    if (!c)
+        return; /* the copy then lives until shutdown */
+    c[o->ncopies++] = src;
+    o->copies = c;
 }
 
 /* Drop one reference; frees the record when nothing needs it any more. */
@@ -475,6 +501,8 @@ static int gcs_submit(rayc__runtime *rt, rayc__rbuf *r, char *err, size_t errlen
     if (atomic_load(&rt->state) != RAYC__ST_RUNNING || g->stopped) {
         snprintf(err, errlen, "task '%s' cancelled: %s", rayc__registry_at(t->fn)->name,
                  g->stopped ? "the job was asked to stop (signal)" : "the runtime is shutting down");
+        for (uint32_t i = 0; i < t->nargs; i++) /* no argument was bound: none to release */
+            t->args[i].id = (rayc__oid){0, 0, 0};
         rayc__task_fail_status(rt, t, RAYC_ECANCELLED, err);
         return RAYC_ECANCELLED;
     }
@@ -520,7 +548,7 @@ int rayc__gcs_submit_local(rayc__runtime *rt, const uint8_t *spec, size_t len)
 /* ---------------------------------------------------------------- put / release */
 
 int rayc__gcs_put_local(rayc__runtime *rt, rayc__oid id, rayc_value *val, int loc,
-                        const rayc__vhdr *hdr)
+                        int64_t off, const rayc__vhdr *hdr)
 {
     gobj *o = gobj_new(rt->gcs, id);
     if (!o) {
@@ -530,6 +558,7 @@ int rayc__gcs_put_local(rayc__runtime *rt, rayc__oid id, rayc_value *val, int lo
     o->state = RAYC__OBJ_READY;
     o->val = val;
     o->loc = val ? -1 : loc;
+    o->off = val ? -1 : off;
     o->hdr = val ? val->h : *hdr;
     return 0;
 }
@@ -559,11 +588,14 @@ static void complete_return(rayc__runtime *rt, int src, rayc__oid rid, rayc__rbu
     uint8_t where = rayc__get_u8(r);
     rayc_value *val = NULL;
     rayc__vhdr hdr;
+    int64_t off = -1;
     int oom = 0;
-    if (where == 0)
+    if (where == 0) {
         val = rayc__get_value(r, &oom);
-    else
+    } else {
         rayc__get_vhdr(r, &hdr);
+        off = (int64_t)rayc__get_u64(r);
+    }
     if (!o || o->state != RAYC__OBJ_PENDING) {
         rayc__value_unref(val); /* released while running and already gone: drop it */
         if (!o && where != 0) {
@@ -582,6 +614,7 @@ static void complete_return(rayc__runtime *rt, int src, rayc__oid rid, rayc__rbu
         o->state = RAYC__OBJ_READY;
         o->val = val;
         o->loc = val ? -1 : src;
+        o->off = val ? -1 : off;
         o->hdr = val ? val->h : hdr;
     }
     obj_completed(rt, o);
@@ -660,14 +693,17 @@ static void handle_put(rayc__runtime *rt, int src, rayc__rbuf *r)
     uint8_t where = rayc__get_u8(r);
     rayc__vhdr hdr;
     rayc_value *val = NULL;
+    int64_t off = -1;
     int oom = 0;
-    if (where == 0)
+    if (where == 0) {
         val = rayc__get_value(r, &oom);
-    else
+    } else {
         rayc__get_vhdr(r, &hdr);
+        off = (int64_t)rayc__get_u64(r);
+    }
     if (r->err || (where == 0 && !val))
         return;
-    rayc__gcs_put_local(rt, id, val, src, &hdr);
+    rayc__gcs_put_local(rt, id, val, src, off, &hdr);
 }
 
 static void handle_release(rayc__runtime *rt, rayc__rbuf *r)
@@ -717,6 +753,8 @@ void rayc__gcs_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec)
     case RAYC__M_RELEASE: handle_release(rt, rec); break;
     case RAYC__M_SHUTDOWN_ACK: g->acks++; break;
     case RAYC__M_STOP: rayc__gcs_stop(rt, rayc__get_i32(rec)); break;
+    case RAYC__M_COPY: add_copy(rt, src, rayc__get_oid(rec)); break;
+    case RAYC__M_STATS: rayc__gcs_stats_record(rt, src, rec); break;
     default: RAYC_LOG(RAYC__LOG_WARN, "control service: unknown record %d from rank %d", type, src);
     }
     rayc__gcs_schedule(rt);
@@ -736,8 +774,10 @@ int rayc__gcs_create(rayc__runtime *rt)
     g->fnstats = calloc((size_t)rayc__registry_count() + 1, sizeof *g->fnstats);
     g->arg_bytes = calloc((size_t)rt->size, sizeof *g->arg_bytes);
     g->busy = calloc((size_t)rt->size, sizeof *g->busy);
-    if (!g->view.ranks || !g->fnstats || !g->arg_bytes || !g->busy) {
+    g->stats = calloc((size_t)rt->size, sizeof *g->stats);
+    if (!g->view.ranks || !g->fnstats || !g->arg_bytes || !g->busy || !g->stats) {
         free(g->busy);
+        free(g->stats);
         free(g->view.ranks);
         free(g->fnstats);
         free(g->arg_bytes);
@@ -774,6 +814,7 @@ void rayc__gcs_destroy(rayc__runtime *rt)
             free(w);
         }
         rayc__value_unref(o->val);
+        free(o->copies);
         free(o->err);
         free(o);
     }
@@ -788,6 +829,7 @@ void rayc__gcs_destroy(rayc__runtime *rt)
     free(g->fnstats);
     free(g->arg_bytes);
     free(g->busy);
+    free(g->stats);
     free(g);
     rt->gcs = NULL;
 }

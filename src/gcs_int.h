@@ -25,6 +25,9 @@ typedef struct gobj {
     uint8_t handle;    /* the owner's ref is alive */
     int32_t refs;      /* handle + unfinished tasks using it */
     int32_t loc;       /* rank holding the value, -1 when inline here */
+    int64_t off;       /* its block in loc's window, -1 when not in one */
+    int32_t *copies;   /* other ranks holding cached copies (ncopies of them) */
+    int32_t ncopies;
     rayc__vhdr hdr;
     rayc_value *val;   /* inline value */
     char *err;         /* FAILED: why */
@@ -123,6 +126,7 @@ struct rayc__gcs {
     /* summary counters */
     uint64_t nsubmitted, nfinished, nfailed, ncancelled;
     double *busy;         /* seconds of task run time per rank */
+    rayc_store_info *stats; /* latest store statistics per rank */
 };
 
 gobj *rayc__gobj_find(rayc__gcs *g, rayc__oid id);
@@ -142,5 +146,6 @@ void rayc__gcs_remote_get(rayc__runtime *rt, int src, rayc__rbuf *rec);
 void rayc__gcs_remote_cancel(rayc__runtime *rt, int src, uint64_t req_id);
 void rayc__gcs_free_reqs(rayc__gcs *g);
 void rayc__gcs_finish_completed(rayc__runtime *rt);
+void rayc__gcs_stats_record(rayc__runtime *rt, int src, rayc__rbuf *rec);
 
 #endif /* RAYC_GCS_INT_H */

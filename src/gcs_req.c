@@ -83,6 +83,7 @@ static void fill_local_get(rayc__runtime *rt, greq *r, int timed_out)
         } else if (o->state == RAYC__OBJ_READY) {
             res->hdr = o->hdr;
             res->loc = o->loc;
+            res->off = o->off;
             res->val = o->val ? rayc__value_ref(o->val) : NULL;
         } else {
             res->status = RAYC_ETIMEDOUT;
@@ -118,6 +119,7 @@ static void encode_get_reply(rayc__runtime *rt, greq *r, int timed_out)
                 else {
                     rayc__put_i32(b, o->loc);
                     rayc__put_vhdr(b, &o->hdr);
+                    rayc__put_u64(b, (uint64_t)o->off);
                 }
             } else {
                 rayc__put_i32(b, o->state != RAYC__OBJ_FAILED ? RAYC_ETIMEDOUT
@@ -389,6 +391,23 @@ void rayc__gcs_stop(rayc__runtime *rt, int signum)
         rayc__msg_begin(rt, r, RAYC__M_HALT, &at);
         rayc__msg_end(rt, r, at);
     }
+}
+
+/* Store statistics as the STATS record carries them (store.c encodes the same order). */
+void rayc__gcs_stats_record(rayc__runtime *rt, int src, rayc__rbuf *rec)
+{
+    rayc_store_info *s = &rt->gcs->stats[src];
+    uint64_t *f[] = {&s->capacity, &s->used_bytes, &s->heap_bytes, &s->objects, &s->cached,
+                     &s->spilled_objects, &s->spilled_bytes, &s->restored_objects,
+                     &s->restored_bytes, &s->evicted, &s->pulled_bytes, &s->pulled_one_sided,
+                     &s->pulled_two_sided};
+    rayc_store_info tmp = *s;
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        *f[i] = rayc__get_u64(rec);
+    rayc__get_str(rec, s->spill_path, sizeof s->spill_path);
+    if (rec->err)
+        *s = tmp;
+    s->rank = src;
 }
 
 void rayc__gcs_summary(rayc__runtime *rt)

@@ -77,10 +77,13 @@ static void encode_task(rayc__runtime *rt, rayc__wbuf *b, const gtask *t)
             rayc__put_u8(b, 1);
             rayc__put_value(b, v);
         } else {
+            rayc__vhdr none;
+            memset(&none, 0, sizeof none);
             rayc__put_u8(b, 2);
             rayc__put_oid(b, a->id);
             rayc__put_i32(b, o ? o->loc : -1);
-            rayc__put_vhdr(b, &o->hdr);
+            rayc__put_vhdr(b, o ? &o->hdr : &none);
+            rayc__put_u64(b, (uint64_t)(o ? o->off : -1));
         }
     }
 }
@@ -111,6 +114,7 @@ static rayc__rtask *local_task(rayc__runtime *rt, const gtask *t)
             rt_task->args[i].val = rayc__value_ref(v);
         } else {
             rt_task->args[i].loc = o ? o->loc : -1;
+            rt_task->args[i].off = o ? o->off : -1;
             if (o)
                 rt_task->args[i].hdr = o->hdr;
         }

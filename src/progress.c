@@ -21,6 +21,7 @@
 #include "log.h"
 #include "raylet_int.h"
 #include "rt.h"
+#include "store.h"
 
 #define MAX_RECV_PER_PASS 64
 #define SPIN_SECONDS 50e-6
@@ -38,6 +39,7 @@ typedef struct progress_state {
     double idle_since;
     double sleep;
     double last_tick;
+    double last_stats;
 } progress_state;
 
 double rayc__now(void)
@@ -128,6 +130,7 @@ static int phase_send(rayc__runtime *rt, progress_state *ps)
         return 0;
     }
     rt->out_dirty = 0;
+    int sync = rayc__store_take_win_dirty(rt);
     for (int d = 0; d < rt->size; d++) {
         if (!rt->out[d].len)
             continue;
@@ -149,6 +152,8 @@ static int phase_send(rayc__runtime *rt, progress_state *ps)
         n++;
     }
     pthread_mutex_unlock(&rt->mu);
+    if (sync) /* blocks published by this rank become visible to one-sided readers */
+        MPI_Win_sync(rayc__store_window(rt));
     for (int i = ps->nsends - n; i < ps->nsends; i++) {
         send_slot *s = &ps->sends[i];
         int dest = s->buf.oom;
@@ -184,6 +189,13 @@ static int phase_tick(rayc__runtime *rt, progress_state *ps, double now)
     if (now - ps->last_tick >= 1e-3) {
         ps->last_tick = now;
         n += rayc__raylet_tick(rt, now);
+    }
+    if (now - ps->last_stats >= 0.05 && rayc__store_take_dirty(rt)) {
+        ps->last_stats = now;
+        rayc__gmsg m;
+        rayc__store_encode_stats(rt, rayc__gmsg_begin(rt, &m, RAYC__M_STATS));
+        rayc__gmsg_end(rt, &m);
+        n++;
     }
     rayc__raylet *ray = rt->raylet;
     if (rt->rank != 0 && rayc__raylet_drained(rt) && !ray->acked) {

@@ -24,37 +24,6 @@
 
 #define SPILLBACK_AFTER 0.002 /* seconds a runnable task may wait for resources */
 
-/* ---------------------------------------------------------------- store */
-
-int rayc__store_put(rayc__runtime *rt, rayc__oid id, rayc_value *val)
-{
-    rayc__raylet *ray = rt->raylet;
-    rayc_value *old = rayc__oidmap_get(&ray->store, id);
-    if (rayc__oidmap_put(&ray->store, id, val) != 0)
-        return rayc__fail(RAYC_ENOMEM, "out of memory in the object store");
-    if (old) {
-        ray->store_bytes -= old->h.nbytes;
-        rayc__value_unref(old);
-    }
-    ray->store_bytes += val->h.nbytes;
-    return 0;
-}
-
-rayc_value *rayc__store_get(rayc__runtime *rt, rayc__oid id)
-{
-    rayc_value *v = rayc__oidmap_get(&rt->raylet->store, id);
-    return v ? rayc__value_ref(v) : NULL;
-}
-
-void rayc__store_free(rayc__runtime *rt, rayc__oid id)
-{
-    rayc_value *v = rayc__oidmap_del(&rt->raylet->store, id);
-    if (v) {
-        rt->raylet->store_bytes -= v->h.nbytes;
-        rayc__value_unref(v);
-    }
-}
-
 /* ---------------------------------------------------------------- tasks in */
 
 void rayc__rtask_free(rayc__rtask *t)
@@ -94,6 +63,7 @@ rayc__rtask *rayc__rtask_decode(rayc__rbuf *r)
             t->args[i].id = rayc__get_oid(r);
             t->args[i].loc = rayc__get_i32(r);
             rayc__get_vhdr(r, &t->args[i].hdr);
+            t->args[i].off = (int64_t)rayc__get_u64(r);
         }
         if (r->err)
             goto fail;
@@ -146,11 +116,11 @@ void rayc__raylet_enqueue(rayc__runtime *rt, rayc__rtask *t)
         rayc__rarg *a = &t->args[i];
         if (a->val)
             continue;
-        if (a->loc == rt->rank && (a->val = rayc__store_get(rt, a->id)))
+        if ((a->val = rayc__store_get(rt, a->id))) /* made here, or a cached copy */
             continue;
         a->owner = t;
         t->missing++;
-        if (rayc__fetch(rt, a->id, a->loc, &a->hdr, arg_fetched, a) != 0)
+        if (rayc__fetch(rt, a->id, a->loc, a->off, &a->hdr, arg_fetched, a) != 0)
             arg_fetched(rt, a, NULL, rayc_last_error());
     }
     if (--t->missing == 0)
@@ -437,7 +407,6 @@ int rayc__raylet_create(rayc__runtime *rt, int nworkers)
     rayc__raylet *ray = calloc(1, sizeof *ray);
     if (!ray)
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
-    rayc__oidmap_init(&ray->store);
     pthread_cond_init(&ray->cv, NULL);
     pthread_cond_init(&ray->exit_cv, NULL);
     ray->total = rt->nodes[rt->rank].total;
@@ -513,11 +482,6 @@ void rayc__raylet_destroy(rayc__runtime *rt)
     rayc__raylet *ray = rt->raylet;
     if (!ray)
         return;
-    size_t pos = 0;
-    rayc_value *v;
-    while ((v = rayc__oidmap_next(&ray->store, &pos, NULL)))
-        rayc__value_unref(v);
-    rayc__oidmap_free(&ray->store);
     while (ray->ready_head) {
         rayc__rtask *t = ray->ready_head;
         ray->ready_head = t->next;

@@ -20,8 +20,6 @@ struct rayc__raylet {
     int base_workers, max_workers, next_worker_id;
     uint64_t ntasks_run;
     int draining, stop, final, acked;
-    rayc__oidmap store;     /* id -> rayc_value* (primary copies of large objects) */
-    uint64_t store_bytes;
 };
 
 /* The context a task function sees (public type rayc_task). */

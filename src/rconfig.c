@@ -45,6 +45,7 @@ int rayc__cfg_check(int key, const char *value, char *err, size_t errlen)
     switch (key) {
     case RAYC__CFG_memory:
     case RAYC__CFG_inline_threshold:
+    case RAYC__CFG_store_bytes:
         if (rayc__parse_size(value, &d) != 0) {
             snprintf(err, errlen, "'%s' is not a size (bytes, or with K/M/G/T)", value);
             return -1;
@@ -61,6 +62,10 @@ int rayc__cfg_check(int key, const char *value, char *err, size_t errlen)
     default:
         if (parse_number(value, &d) != 0) {
             snprintf(err, errlen, "'%s' is not a non-negative number", value);
+            return -1;
+        }
+        if (key == RAYC__CFG_spill_high_water && (d <= 0 || d > 1)) {
+            snprintf(err, errlen, "'%s' must be in (0, 1]", value);
             return -1;
         }
         if ((key == RAYC__CFG_max_workers || key == RAYC__CFG_num_cpus) && d > 100000) {

@@ -16,7 +16,10 @@
     X(max_workers)                                                                                 \
     X(log_level)                                                                                   \
     X(signals)                                                                                     \
-    X(summary)
+    X(summary)                                                                                     \
+    X(store_bytes)                                                                                 \
+    X(spill_high_water)                                                                            \
+    X(keep_spill)
 
 enum rayc__cfg_key {
 #define RAYC_X_KEY(k) RAYC__CFG_##k,

@@ -40,6 +40,8 @@ enum rayc__msg {
     RAYC__M_RELEASE = 9,    /* refs dropped */
     RAYC__M_SHUTDOWN_ACK = 10,
     RAYC__M_STOP = 11,      /* a rank caught SIGTERM/SIGUSR1: stop the job */
+    RAYC__M_COPY = 12,      /* this rank cached a copy of an object (so FREE reaches it) */
+    RAYC__M_STATS = 13,     /* this rank's object store statistics */
     /* to a raylet / client */
     RAYC__M_TASK = 20,      /* run this task */
     RAYC__M_GET_REPLY = 21,
@@ -66,6 +68,7 @@ typedef struct rayc__rarg {
     rayc_value *val;  /* the value once known (owned reference) */
     rayc__oid id;     /* ref argument (null for by-value) */
     int32_t loc;      /* rank holding it when val is NULL */
+    int64_t off;      /* its block in loc's window, -1 when not in one */
     rayc__vhdr hdr;
 } rayc__rarg;
 
@@ -90,6 +93,7 @@ typedef struct rayc__result {
     int status;            /* 0, RAYC_ETASK, RAYC_ERELEASED, RAYC_ECANCELLED, RAYC_ESTATE */
     rayc_value *val;       /* owned */
     int32_t loc;           /* rank holding it when val is NULL and status 0 */
+    int64_t off;           /* its block in loc's window, -1 when not in one */
     rayc__vhdr hdr;
     char *err;             /* malloc'ed message when status != 0 */
     struct rayc__op *owner; /* set while its value is being fetched */
@@ -117,6 +121,7 @@ typedef struct rayc__gcs rayc__gcs;
 typedef struct rayc__raylet rayc__raylet;
 typedef struct rayc__xfer rayc__xfer;
 typedef struct rayc__client rayc__client;
+typedef struct rayc__store rayc__store;
 
 /* Node identity and totals of every rank (allgathered at init; read-only afterwards). */
 typedef struct rayc__node {
@@ -156,6 +161,7 @@ typedef struct rayc__runtime {
     rayc__raylet *raylet;
     rayc__xfer *xfer;
     rayc__client *client;
+    rayc__store *store;
     /* walltime stop (signals.c): the signal that stopped the job, and the driver's callback */
     atomic_int stop_signal;
     int stop_reported;          /* this rank forwarded / handled its signal */
@@ -195,7 +201,7 @@ void rayc__gcs_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec)
  * the SUBMIT record so local and remote submissions share one decoder. */
 int rayc__gcs_submit_local(rayc__runtime *rt, const uint8_t *spec, size_t len);
 int rayc__gcs_put_local(rayc__runtime *rt, rayc__oid id, rayc_value *val, int loc,
-                        const rayc__vhdr *hdr);
+                        int64_t off, const rayc__vhdr *hdr);
 int rayc__gcs_release_local(rayc__runtime *rt, const rayc__oid *ids, int n);
 int rayc__gcs_get_local(rayc__runtime *rt, rayc__op *op);
 void rayc__gcs_cancel_local(rayc__runtime *rt, rayc__op *op);
@@ -227,9 +233,9 @@ void rayc__raylet_join_workers(rayc__runtime *rt);
 /* A worker blocks in get/wait: give its CPUs back (or take them again). */
 void rayc__raylet_block(rayc__runtime *rt, int blocked);
 int rayc__raylet_num_workers(rayc__runtime *rt);
-/* Local object store (primary copies of large objects made here). */
-int rayc__store_put(rayc__runtime *rt, rayc__oid id, rayc_value *val); /* takes a reference */
-rayc_value *rayc__store_get(rayc__runtime *rt, rayc__oid id);         /* new reference */
+/* Local object store (store.c): primary copies made here and cached copies pulled here. */
+int rayc__store_put(rayc__runtime *rt, rayc__oid id, rayc_value *val); /* primary; takes ref */
+rayc_value *rayc__store_get(rayc__runtime *rt, rayc__oid id);         /* new ref, restores */
 void rayc__store_free(rayc__runtime *rt, rayc__oid id);
 void rayc__rtask_free(rayc__rtask *t);
 /* Encode / decode a RAYC__M_TASK record. */
@@ -263,7 +269,8 @@ int rayc__task_untrack_ref(struct rayc_task *t, rayc__oid id);
 void rayc__task_release_tracked(rayc__runtime *rt, struct rayc_task *t);
 /* Store value as the object id of this rank (inline or in the local store) and tell the
  * control service. Takes the caller's reference. Caller holds rt->mu. */
-int rayc__publish(rayc__runtime *rt, rayc__oid id, rayc_value *val, int *inline_out);
+int rayc__publish(rayc__runtime *rt, rayc__oid id, rayc_value *val, int *inline_out,
+                  const char *producer);
 
 /* ---- transfer.c (object movement between ranks; all under rt->mu) ---- */
 typedef void (*rayc__fetch_cb)(rayc__runtime *rt, void *ctx, rayc_value *val, const char *err);
@@ -271,7 +278,7 @@ int rayc__xfer_create(rayc__runtime *rt);
 void rayc__xfer_destroy(rayc__runtime *rt);
 /* Pull object id (header hdr) from rank loc; cb runs (under rt->mu, on the progress thread)
  * with a new reference, or NULL and a message. */
-int rayc__fetch(rayc__runtime *rt, rayc__oid id, int loc, const rayc__vhdr *hdr,
+int rayc__fetch(rayc__runtime *rt, rayc__oid id, int loc, int64_t off, const rayc__vhdr *hdr,
                 rayc__fetch_cb cb, void *ctx);
 void rayc__xfer_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec);
 /* Progress phase: post and complete transfers (called without rt->mu). Returns work done. */

@@ -31,6 +31,7 @@
 #include "rconfig.h"
 #include "rt.h"
 #include "status_int.h"
+#include "store.h"
 
 rayc__runtime *rayc__rt;
 static int was_shut_down;
@@ -167,7 +168,8 @@ static double cfg_number(const rayc_config *cfg, int key, double dflt)
     double d;
     if (!v)
         return dflt;
-    if (key == RAYC__CFG_memory || key == RAYC__CFG_inline_threshold)
+    if (key == RAYC__CFG_memory || key == RAYC__CFG_inline_threshold ||
+        key == RAYC__CFG_store_bytes)
         return rayc__parse_size(v, &d) == 0 ? d : dflt;
     d = strtod(v, NULL);
     return isfinite(d) && d >= 0 ? d : dflt;
@@ -316,13 +318,46 @@ static int init_job(rayc__runtime *rt, const rayc_config *cfg)
     return 0;
 }
 
-static int start_modules(rayc__runtime *rt)
+/* Every rank uses rank 0's job id (Slurm's, PMIx's namespace, or rank 0's pid). */
+static void agree_job_id(rayc__runtime *rt)
+{
+    char id[64];
+    if (rt->plat.job_id[0])
+        snprintf(id, sizeof id, "%s", rt->plat.job_id);
+    else
+        snprintf(id, sizeof id, "pid%ld", (long)getpid());
+    MPI_Bcast(id, (int)sizeof id, MPI_CHAR, 0, rt->ctrl);
+    id[sizeof id - 1] = 0;
+    for (char *p = id; *p; p++)
+        if (*p == '/' || *p == ' ')
+            *p = '_';
+    snprintf(rt->job_id, sizeof rt->job_id, "%s", id);
+}
+
+static int start_store(rayc__runtime *rt, const rayc_config *cfg)
+{
+    double mem = rt->plat.mem_bytes > 0 ? rt->plat.mem_bytes : 1e9;
+    /* Open MPI commits a window's memory when it is allocated: default to 30% of this rank's
+     * share of memory (as Ray does), but at most 2 GiB unless configured. */
+    double dflt = 0.3 * mem < 2147483648.0 ? 0.3 * mem : 2147483648.0;
+    double cap = cfg_number(cfg, RAYC__CFG_store_bytes, dflt);
+    if (cap < 1 << 20)
+        cap = 1 << 20;
+    double high = cfg_number(cfg, RAYC__CFG_spill_high_water, 0.8);
+    int keep = cfg_number(cfg, RAYC__CFG_keep_spill, 0) != 0;
+    agree_job_id(rt);
+    return rayc__store_create(rt, (size_t)cap, high, keep);
+}
+
+static int start_modules(rayc__runtime *rt, const rayc_config *cfg)
 {
     const rayc__node *me = &rt->nodes[rt->rank];
     int nworkers = me->accepts_tasks ? (int)ceil(me->total.q[RAYC__RES_CPU]) : 0;
     if (me->accepts_tasks && nworkers < 1)
         nworkers = 1;
-    int rc = rayc__xfer_create(rt);
+    int rc = start_store(rt, cfg);
+    if (!rc)
+        rc = rayc__xfer_create(rt);
     if (!rc)
         rc = rayc__client_create(rt);
     if (!rc && rt->rank == 0)
@@ -341,6 +376,7 @@ static void serve_and_exit(rayc__runtime *rt)
     rayc__raylet_join_workers(rt);
     pthread_mutex_unlock(&rt->mu);
     MPI_Barrier(rt->ctrl);
+    rayc__store_destroy(rt);
     rayc__signals_restore();
     rayc__rt = NULL;
     rt->we_initialized_mpi = 1; /* this process ends here: finalize whoever initialized MPI */
@@ -365,7 +401,7 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
     if (!rc)
         rc = init_job(rt, cfg);
     if (!rc)
-        rc = start_modules(rt);
+        rc = start_modules(rt, cfg);
     if (!rc) {
         rayc__rt = rt;
         if (rt->rank != 0)
@@ -417,6 +453,7 @@ int rayc_shutdown(void)
     pthread_mutex_unlock(&rt->mu);
     rayc__progress_join(rt);
     MPI_Barrier(rt->ctrl);
+    rayc__store_destroy(rt);
     rayc__signals_restore();
     atomic_store(&rt->state, RAYC__ST_DONE);
     rayc__rt = NULL;

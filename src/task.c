@@ -11,6 +11,7 @@
 
 #include "raylet_int.h"
 #include "status_int.h"
+#include "store.h"
 
 _Thread_local struct rayc_task *rayc__cur_task;
 
@@ -90,12 +91,13 @@ void rayc__task_release_tracked(rayc__runtime *rt, struct rayc_task *t)
 
 /* ---------------------------------------------------------------- publishing */
 
-int rayc__publish(rayc__runtime *rt, rayc__oid id, rayc_value *val, int *inline_out)
+int rayc__publish(rayc__runtime *rt, rayc__oid id, rayc_value *val, int *inline_out,
+                  const char *producer)
 {
     *inline_out = val->h.nbytes <= rt->inline_threshold;
     if (*inline_out)
         return 0;
-    return rayc__store_put(rt, id, val);
+    return rayc__store_put_ex(rt, id, val, 1, producer);
 }
 
 static void finish_failed(rayc__runtime *rt, struct rayc_task *ctx, rayc__wbuf *b, int rc)
@@ -152,13 +154,16 @@ void rayc__task_finish(rayc__runtime *rt, struct rayc_task *ctx, int rc, double 
         rayc__oid rid = {ctx->task->id.seq, ctx->task->id.rank, i + 1};
         rayc_value *v = ctx->rets[i];
         int is_inline = 1;
-        if (rayc__publish(rt, rid, rayc__value_ref(v), &is_inline) != 0 || is_inline)
+        if (rayc__publish(rt, rid, rayc__value_ref(v), &is_inline, ctx->fn->name) != 0 ||
+            is_inline)
             rayc__value_unref(v); /* inline: the record carries a copy */
         rayc__put_u8(b, is_inline ? 0 : 1);
-        if (is_inline)
+        if (is_inline) {
             rayc__put_value(b, v);
-        else
+        } else {
             rayc__put_vhdr(b, &v->h);
+            rayc__put_u64(b, (uint64_t)rayc__store_offset(rt, v));
+        }
     }
     rayc__gmsg_end(rt, &m);
 }
@@ -255,6 +260,15 @@ const void *rayc_arg_data(rayc_task *t, int i, rayc_dtype dtype, int64_t *count)
     return v->data;
 }
 
+/* Large values are born in the object store (its window, when there is room) so that
+ * publishing them copies nothing; small ones on the heap. */
+static rayc_value *new_value(rayc__runtime *rt, const rayc__vhdr *h, const void *src)
+{
+    if (h->nbytes > rt->inline_threshold)
+        return rayc__store_new_value(rt, h, src, 0);
+    return rayc__value_new(h, src);
+}
+
 static int set_return(rayc_task *t, int idx, rayc_value *v)
 {
     if ((uint32_t)idx >= t->task->num_returns || idx < 0) {
@@ -275,9 +289,13 @@ int rayc_return(rayc_task *t, int idx, rayc_arg value)
     if (value.kind == RAYC_ARG_REF)
         return rayc__fail(RAYC_EINVAL, "rayc_return: a ref cannot be a return value; "
                                        "return the value itself");
-    rayc_value *v;
-    rc = rayc__value_from_arg(&value, &v);
-    return rc ? rc : set_return(t, idx, v);
+    rayc__vhdr h;
+    if ((rc = rayc__arg_check(&value, &h)) != 0)
+        return rc;
+    rayc_value *v = new_value(t->rt, &h, rayc__arg_data(&value));
+    if (!v)
+        return rayc__fail(RAYC_ENOMEM, "rayc_return: cannot allocate %" PRIu64 " bytes", h.nbytes);
+    return set_return(t, idx, v);
 }
 
 int rayc_return_i64(rayc_task *t, int idx, int64_t v)
@@ -299,7 +317,7 @@ int rayc_return_alloc(rayc_task *t, int idx, rayc_dtype dtype, int ndim, const i
     rayc__vhdr h;
     if ((rc = rayc__vhdr_make(&h, dtype, ndim, shape)) != 0)
         return rc;
-    rayc_value *v = rayc__value_new(&h, NULL);
+    rayc_value *v = new_value(t->rt, &h, NULL);
     if (!v)
         return rayc__fail(RAYC_ENOMEM, "rayc_return_alloc: cannot allocate %" PRIu64 " bytes",
                           h.nbytes);

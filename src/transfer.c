@@ -1,12 +1,21 @@
 /* transfer.c: moving object values between ranks.
  *
  * A consumer that needs an object held by rank h (a task argument, or a get of a value larger
- * than the inline threshold) calls rayc__fetch. Fetches of the same object are merged. The
- * progress thread posts receives for the value's bytes on the data communicator (chunks of at
- * most 1 GiB, so counts fit MPI's int), with a tag unique among this rank's fetches, and sends
- * RAYC__M_FETCH_REQ(id, tag) to h. The holder's progress thread sends the chunks straight from
- * its stored value, which it keeps referenced until the sends complete; if it no longer holds
- * the object it answers RAYC__M_FETCH_FAIL and the consumer cancels its receives.
+ * than the inline threshold) calls rayc__fetch. Fetches of the same object are merged, and the
+ * value lands in this rank's store as a cached copy (the control service learns of it with
+ * RAYC__M_COPY so that freeing the object reaches the copy).
+ *
+ * One-sided path (the object is in h's window at offset off): the progress thread reads the
+ * block header and the data with MPI_Rget (passive target: every rank holds a lock_all epoch
+ * on every window for the whole job, so h's threads do nothing), in chunks of at most 1 GiB,
+ * then reads the header again. The copy is valid when both headers name the object: a block
+ * is only freed or reused after its header is cleared, so a block that changed under the read
+ * shows up as a mismatch.
+ * Two-sided path (no window offset, or a mismatch: e.g. the holder spilled the object): the
+ * consumer posts receives on the data communicator with a tag unique among its fetches and
+ * sends RAYC__M_FETCH_REQ(id, tag); the holder's progress thread sends the chunks from its
+ * stored value (restoring it from the spill file if needed) and keeps it referenced until the
+ * sends complete; if it no longer holds the object it answers RAYC__M_FETCH_FAIL.
  * All bookkeeping is under rt->mu; MPI calls happen in rayc__xfer_progress without it. */
 #include "config.h"
 
@@ -18,6 +27,7 @@
 #include "oidmap.h"
 #include "rt.h"
 #include "status_int.h"
+#include "store.h"
 
 #define CHUNK ((size_t)1 << 30)
 #define TAG_SPACE (1 << 20)
@@ -32,6 +42,11 @@ typedef struct fetch {
     struct fetch *next;  /* post queue or active list */
     rayc__oid id;
     int loc, tag;
+    int64_t off;         /* block in loc's window; -1: two-sided only */
+    int one_sided;       /* 1 while on the one-sided path */
+    int stage;           /* one-sided: 1 header + data in flight, 2 header re-read in flight */
+    rayc__block_hdr h1, h2;
+    MPI_Request hreq;
     rayc_value *val;
     fwaiter *waiters;
     MPI_Request *reqs;
@@ -60,7 +75,7 @@ static int nchunks(uint64_t nbytes)
     return (int)((nbytes + CHUNK - 1) / CHUNK);
 }
 
-int rayc__fetch(rayc__runtime *rt, rayc__oid id, int loc, const rayc__vhdr *hdr,
+int rayc__fetch(rayc__runtime *rt, rayc__oid id, int loc, int64_t off, const rayc__vhdr *hdr,
                 rayc__fetch_cb cb, void *ctx)
 {
     rayc__xfer *x = rt->xfer;
@@ -79,7 +94,7 @@ int rayc__fetch(rayc__runtime *rt, rayc__oid id, int loc, const rayc__vhdr *hdr,
     }
     f = calloc(1, sizeof *f);
     int n = nchunks(hdr->nbytes);
-    if (f && !(f->val = rayc__value_new(hdr, NULL)))
+    if (f && !(f->val = rayc__store_new_value(rt, hdr, NULL, 1)))
         free(f), f = NULL;
     if (f && n && !(f->reqs = calloc((size_t)n, sizeof *f->reqs)))
         rayc__value_unref(f->val), free(f), f = NULL;
@@ -95,6 +110,9 @@ int rayc__fetch(rayc__runtime *rt, rayc__oid id, int loc, const rayc__vhdr *hdr,
     }
     f->id = id;
     f->loc = loc;
+    f->off = off;
+    f->one_sided = off >= 0 && rayc__store_window(rt) != MPI_WIN_NULL;
+    f->hreq = MPI_REQUEST_NULL;
     f->tag = 1 + x->next_tag++ % TAG_SPACE;
     f->nreqs = n;
     w->next = NULL;
@@ -105,10 +123,24 @@ int rayc__fetch(rayc__runtime *rt, rayc__oid id, int loc, const rayc__vhdr *hdr,
     return 0;
 }
 
+/* Keep a pulled value as a cached copy and tell the control service. Caller holds rt->mu. */
+static void cache_copy(rayc__runtime *rt, fetch *f)
+{
+    rayc__store_count_pulled(rt, f->val->h.nbytes, f->one_sided);
+    if (rayc__store_has(rt, f->id) ||
+        rayc__store_put_ex(rt, f->id, rayc__value_ref(f->val), 0, NULL) != 0)
+        return;
+    rayc__gmsg m;
+    rayc__put_oid(rayc__gmsg_begin(rt, &m, RAYC__M_COPY), f->id);
+    rayc__gmsg_end(rt, &m);
+}
+
 /* Run the waiters of a finished fetch and free it. Caller holds rt->mu. */
 static void fetch_finish(rayc__runtime *rt, fetch *f)
 {
     rayc__oidmap_del(&rt->xfer->byid, f->id);
+    if (!f->failed)
+        cache_copy(rt, f);
     for (fwaiter *w = f->waiters, *n; w; w = n) {
         n = w->next;
         if (f->failed)
@@ -174,7 +206,25 @@ static void post_chunks(MPI_Comm comm, int recv, void *data, uint64_t nbytes, in
     }
 }
 
-/* Post receives for new fetches and send their requests. */
+/* One-sided: read the block header and the data of f from its holder's window. */
+static void post_rgets(rayc__runtime *rt, fetch *f, rayc__block_hdr *h)
+{
+    MPI_Win win = rayc__store_window(rt);
+    MPI_Rget(h, (int)sizeof *h, MPI_BYTE, f->loc, (MPI_Aint)f->off, (int)sizeof *h, MPI_BYTE, win,
+             &f->hreq);
+    if (h != &f->h1)
+        return;
+    uint64_t done = 0;
+    for (int i = 0; done < f->val->h.nbytes; i++) {
+        int len = (int)(f->val->h.nbytes - done < CHUNK ? f->val->h.nbytes - done : CHUNK);
+        MPI_Rget((char *)f->val->data + done, len, MPI_BYTE, f->loc,
+                 (MPI_Aint)(f->off + RAYC__BLOCK_HDR + (int64_t)done), len, MPI_BYTE, win,
+                 &f->reqs[i]);
+        done += (uint64_t)len;
+    }
+}
+
+/* Post reads or receives for new fetches (and send the two-sided requests). */
 static int post_fetches(rayc__runtime *rt)
 {
     rayc__xfer *x = rt->xfer;
@@ -185,6 +235,15 @@ static int post_fetches(rayc__runtime *rt)
     int n = 0;
     for (fetch *f = list, *next; f; f = next, n++) {
         next = f->next;
+        if (f->one_sided) {
+            post_rgets(rt, f, &f->h1);
+            f->stage = 1;
+            pthread_mutex_lock(&rt->mu);
+            f->next = x->active;
+            x->active = f;
+            pthread_mutex_unlock(&rt->mu);
+            continue;
+        }
         post_chunks(rt->data, 1, f->val->data, f->val->h.nbytes, f->loc, f->tag, f->reqs);
         pthread_mutex_lock(&rt->mu);
         size_t at;
@@ -199,6 +258,37 @@ static int post_fetches(rayc__runtime *rt)
     return n;
 }
 
+static int header_ok(const fetch *f, const rayc__block_hdr *h)
+{
+    return h->magic == RAYC__BLOCK_MAGIC && rayc__oid_eq(h->id, f->id) &&
+           h->nbytes == f->val->h.nbytes;
+}
+
+/* Advance a one-sided fetch. Returns 1 when it is complete (valid copy), 0 while in flight;
+ * a mismatch switches it to the two-sided path (re-posted by the caller). */
+static int one_sided_step(rayc__runtime *rt, fetch *f, int *repost)
+{
+    int flag = 0, hflag = 0;
+    MPI_Test(&f->hreq, &hflag, MPI_STATUS_IGNORE);
+    if (!hflag)
+        return 0;
+    if (f->stage == 1) {
+        MPI_Testall(f->nreqs, f->reqs, &flag, MPI_STATUSES_IGNORE);
+        if (!flag) {
+            f->hreq = MPI_REQUEST_NULL; /* completed; keep testing the data */
+            return 0;
+        }
+        post_rgets(rt, f, &f->h2);
+        f->stage = 2;
+        return 0;
+    }
+    if (header_ok(f, &f->h1) && header_ok(f, &f->h2))
+        return 1;
+    f->one_sided = 0; /* the block changed under the read: ask the holder instead */
+    *repost = 1;
+    return 0;
+}
+
 /* Complete (or cancel, after FETCH_FAIL) active fetches. */
 static int complete_fetches(rayc__runtime *rt)
 {
@@ -207,8 +297,16 @@ static int complete_fetches(rayc__runtime *rt)
     pthread_mutex_lock(&rt->mu);
     for (fetch **pp = &x->active; *pp;) {
         fetch *f = *pp;
-        int flag = 0;
-        if (f->failed) {
+        int flag = 0, repost = 0;
+        if (f->one_sided) {
+            flag = one_sided_step(rt, f, &repost);
+            if (repost) {
+                *pp = f->next;
+                f->next = x->to_post;
+                x->to_post = f;
+                continue;
+            }
+        } else if (f->failed) {
             for (int i = 0; i < f->nreqs; i++)
                 if (f->reqs[i] != MPI_REQUEST_NULL)
                     MPI_Cancel(&f->reqs[i]);

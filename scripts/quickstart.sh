@@ -6,6 +6,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 "$here/setup.sh"
 # shellcheck source=scripts/mpi-env.sh
 . "$here/mpi-env.sh"
-cd "$here/.."
-echo "quickstart: mpirun -n 4 jobs/pi"
+cd "$here/../build"
+echo "quickstart: mpirun -n 4 build/jobs/pi"
 mpirun -n 4 --oversubscribe jobs/pi

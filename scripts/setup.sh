@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # setup.sh: install every Debian 12 package rayc needs (idempotent; run as root), then build.
-#   scripts/setup.sh            install packages and build in the source tree
+#   scripts/setup.sh            install packages and build in build/ (out of the source tree)
 #   scripts/setup.sh --deps     install packages only
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,6 +34,10 @@ fi
 [ "${1:-}" = "--deps" ] && exit 0
 
 cd "$repo"
+# A tree configured in place (./configure run here) blocks out-of-tree builds: clean it.
+if [ -f config.status ]; then make distclean >/dev/null 2>&1 || rm -f config.status; fi
 [ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] || autoreconf -fi
-[ -f Makefile ] && [ Makefile -nt configure ] || ./configure
+mkdir -p build
+cd build
+[ -f Makefile ] && [ Makefile -nt ../configure ] || ../configure --quiet
 make -j"$(nproc)"

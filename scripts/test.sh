@@ -29,6 +29,7 @@ stage() {
 }
 
 plain() {
+    if [ -f config.status ]; then make distclean >/dev/null 2>&1 || rm -f config.status; fi
     autoreconf -fi
     mkdir -p build && cd build
     ../configure --quiet

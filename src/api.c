@@ -358,14 +358,19 @@ int rayc_release(const rayc_ref *refs, int n)
         return rayc__fail(RAYC_EINVAL, "rayc_release: bad refs/n");
     rayc__oid ids[64];
     int rc = 0;
-    for (int i = 0; i < n && !rc; i += 64) {
+    char first[1024] = "";
+    for (int i = 0; i < n; i += 64) { /* release everything; report the first problem */
         int k = n - i < 64 ? n - i : 64, m = 0;
         for (int j = 0; j < k; j++)
             if (!rayc__oid_is_null(rayc__oid_of_ref(refs[i + j])))
                 ids[m++] = rayc__oid_of_ref(refs[i + j]);
         pthread_mutex_lock(&rt->mu);
-        rc = m ? rayc__client_release(rt, ids, m) : 0;
+        int r = m ? rayc__client_release(rt, ids, m) : 0;
         pthread_mutex_unlock(&rt->mu);
+        if (r && !rc) {
+            rc = r;
+            snprintf(first, sizeof first, "%s", rayc_last_error());
+        }
     }
-    return rc;
+    return rc ? rayc__fail_msg(rc, first) : 0;
 }

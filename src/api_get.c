@@ -56,10 +56,13 @@ static int get_error(const rayc__op *op, double timeout)
     if (op->status == RAYC_ERELEASED && !op->res[0].err && op->bad_index >= 0)
         return rayc__fail(RAYC_ERELEASED, "rayc_get: ref %d was released or never existed",
                           op->bad_index);
-    for (int i = 0; i < op->n; i++)
-        if (op->res[i].status)
-            return rayc__fail(op->res[i].status, "rayc_get: %s",
-                              op->res[i].err ? op->res[i].err : rayc_strerror(op->status));
+    /* A get completes early when one object failed; the others may still be pending (marked
+     * RAYC_ETIMEDOUT): report the failure. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < op->n; i++)
+            if (op->res[i].status && (pass || op->res[i].status != RAYC_ETIMEDOUT))
+                return rayc__fail(op->res[i].status, "rayc_get: %s",
+                                  op->res[i].err ? op->res[i].err : rayc_strerror(op->status));
     return rayc__fail(op->status, "rayc_get: %s", rayc_strerror(op->status));
 }
 

@@ -643,7 +643,7 @@ static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
     if (status != 0) {
         char msg[1024];
         rayc__get_str(r, msg, sizeof msg);
-        if (t->attempt <= t->max_retries && status != RAYC_ECANCELLED &&
+        if (t->attempt <= t->max_retries && status != RAYC_ECANCELLED && !g->stopped &&
             atomic_load(&rt->state) == RAYC__ST_RUNNING) {
             RAYC_LOG(RAYC__LOG_INFO, "retrying: %s", msg);
             t->attempt++;

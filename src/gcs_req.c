@@ -452,7 +452,7 @@ void rayc__gcs_shutdown_begin(rayc__runtime *rt)
                 }
                 break;
             }
-            rayc__pending_fail_push(g, t, strdup("task cancelled: the runtime shut down"));
+            rayc__pending_cancel_push(g, t, strdup("task cancelled: the runtime shut down"));
         }
         t = next;
     }

@@ -129,32 +129,42 @@ void rayc__raylet_enqueue(rayc__runtime *rt, rayc__rtask *t)
 
 /* ---------------------------------------------------------------- resources */
 
-static int fits(rayc__raylet *ray, const rayc__rtask *t)
+/* GPUs are handed out as ids: a request >= 1 takes that many whole free GPUs (rounded up);
+ * a fraction below 1 shares one GPU with other fractional tasks. */
+static int gpu_plan(const rayc__raylet *ray, double want, int *slots, double *share)
 {
-    int gpus = (int)(t->demand.q[RAYC__RES_GPU] + 0.999999);
-    return rayc__res_fits(&ray->avail, &t->demand) && gpus <= ray->ngpus_free;
+    int whole = want >= 1 ? (int)(want + 0.999999) : 0, n = 0;
+    *share = want >= 1 ? 1.0 : want;
+    if (want <= 1e-9)
+        return 0;
+    for (int i = 0; i < ray->ngpus && (whole ? n < whole : n < 1); i++)
+        if (ray->gpu_used[i] + *share <= 1.0 + 1e-9)
+            slots[n++] = i;
+    return n == (whole ? whole : 1) ? n : -1;
 }
 
-static void take_gpus(rayc__raylet *ray, struct rayc_task *ctx, int n)
+static int fits(rayc__raylet *ray, const rayc__rtask *t)
 {
-    ctx->ngpus = 0;
-    for (int i = 0; i < ray->ngpus && ctx->ngpus < n; i++)
-        if (!ray->gpu_busy[i]) {
-            ray->gpu_busy[i] = 1;
-            ctx->gpu_ids[ctx->ngpus++] = ray->gpu_ids[i];
-        }
-    ray->ngpus_free -= ctx->ngpus;
+    int slots[RAYC__MAX_GPUS];
+    double share;
+    return rayc__res_fits(&ray->avail, &t->demand) &&
+           gpu_plan(ray, t->demand.q[RAYC__RES_GPU], slots, &share) >= 0;
+}
+
+static void take_gpus(rayc__raylet *ray, struct rayc_task *ctx, double want)
+{
+    int n = gpu_plan(ray, want, ctx->gpu_slot, &ctx->gpu_share);
+    ctx->ngpus = n > 0 ? n : 0;
+    for (int k = 0; k < ctx->ngpus; k++) {
+        ray->gpu_used[ctx->gpu_slot[k]] += ctx->gpu_share;
+        ctx->gpu_ids[k] = ray->gpu_ids[ctx->gpu_slot[k]];
+    }
 }
 
 static void give_gpus(rayc__raylet *ray, struct rayc_task *ctx)
 {
     for (int k = 0; k < ctx->ngpus; k++)
-        for (int i = 0; i < ray->ngpus; i++)
-            if (ray->gpu_ids[i] == ctx->gpu_ids[k] && ray->gpu_busy[i]) {
-                ray->gpu_busy[i] = 0;
-                ray->ngpus_free++;
-                break;
-            }
+        ray->gpu_used[ctx->gpu_slot[k]] -= ctx->gpu_share;
     ctx->ngpus = 0;
 }
 
@@ -346,7 +356,7 @@ void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
     int charged = !t->fetch_error;
     if (charged) {
         rayc__res_sub(&ray->avail, &t->demand);
-        take_gpus(ray, &ctx, (int)(t->demand.q[RAYC__RES_GPU] + 0.999999));
+        take_gpus(ray, &ctx, t->demand.q[RAYC__RES_GPU]);
     }
     ray->nrunning++;
     rayc__gmsg m;
@@ -416,7 +426,6 @@ int rayc__raylet_create(rayc__runtime *rt, int nworkers)
     ray->ngpus = want < RAYC__MAX_GPUS ? want : RAYC__MAX_GPUS;
     for (int i = 0; i < ray->ngpus; i++)
         ray->gpu_ids[i] = rt->plat.ngpus >= ray->ngpus ? rt->plat.gpu_ids[i] : i;
-    ray->ngpus_free = ray->ngpus;
     ray->max_workers = rt->max_workers;
     ray->base_workers = nworkers;
     rt->raylet = ray;

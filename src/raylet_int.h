@@ -10,8 +10,8 @@
 struct rayc__raylet {
     rayc__resvec total, avail;
     int gpu_ids[RAYC__MAX_GPUS];
-    uint8_t gpu_busy[RAYC__MAX_GPUS];
-    int ngpus, ngpus_free;
+    double gpu_used[RAYC__MAX_GPUS]; /* fraction of each GPU taken by running tasks */
+    int ngpus;
     rayc__rtask *ready_head, *ready_tail; /* arguments here, waiting for resources */
     uint32_t nready;
     pthread_cond_t cv;      /* idle workers wait here */
@@ -33,6 +33,8 @@ struct rayc_task {
     int fail_status;
     char failmsg[768];
     int gpu_ids[RAYC__MAX_GPUS];
+    int gpu_slot[RAYC__MAX_GPUS]; /* raylet index of each id */
+    double gpu_share;         /* fraction taken of each (1, or the request when < 1) */
     int ngpus;
     rayc__oid *created;       /* refs made inside the task, released when it ends */
     int ncreated, capcreated;

@@ -123,6 +123,10 @@ static int init_locality(rayc__runtime *rt, int *local_rank, int *node_id, int *
     char err[200];
     if (rayc__platform_detect(&rt->plat, lsize, err, sizeof err) != 0)
         return rayc__fail(RAYC_EINVAL, "rayc_init: %s", err);
+    if (rt->plat.have_pmix && rt->plat.pmix_local_rank >= 0 && rt->plat.pmix_node_id >= 0) {
+        *local_rank = rt->plat.pmix_local_rank; /* the launcher's view, when it gives one */
+        *node_id = rt->plat.pmix_node_id;
+    }
     return 0;
 }
 

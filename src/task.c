@@ -46,6 +46,7 @@ int rayc__task_call(struct rayc_task *ctx)
         return ctx->fail_status;
     struct rayc_task *outer = rayc__cur_task;
     rayc__cur_task = ctx;
+    rayc__fail_msg(0, ""); /* a failure message must come from this task, not an earlier one */
     int rc = ctx->fn->fn(ctx);
     rayc__cur_task = outer;
     return rc;

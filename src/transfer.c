@@ -68,6 +68,7 @@ struct rayc__xfer {
     fetch *to_post, *active;
     sendjob *to_send, *sending;
     int next_tag;
+    int tag_space;           /* tags 1..tag_space, within MPI_TAG_UB */
 };
 
 static int nchunks(uint64_t nbytes)
@@ -113,7 +114,7 @@ int rayc__fetch(rayc__runtime *rt, rayc__oid id, int loc, int64_t off, const ray
     f->off = off;
     f->one_sided = off >= 0 && rayc__store_window(rt) != MPI_WIN_NULL;
     f->hreq = MPI_REQUEST_NULL;
-    f->tag = 1 + x->next_tag++ % TAG_SPACE;
+    f->tag = 1 + x->next_tag++ % x->tag_space;
     f->nreqs = n;
     w->next = NULL;
     f->waiters = w;
@@ -385,6 +386,9 @@ int rayc__xfer_create(rayc__runtime *rt)
     if (!rt->xfer)
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
     rayc__oidmap_init(&rt->xfer->byid);
+    int *ub = NULL, flag = 0;
+    MPI_Comm_get_attr(rt->data, MPI_TAG_UB, &ub, &flag);
+    rt->xfer->tag_space = flag && ub && *ub - 1 < TAG_SPACE ? *ub - 1 : TAG_SPACE;
     return 0;
 }
 

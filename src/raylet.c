@@ -337,6 +337,8 @@ static void *worker_main(void *arg)
                 ray->nwaking--;
             continue;
         }
+        if (ray->ready_head)
+            rayc__raylet_kick(rt); /* more could run: wake or start the next worker first */
         rayc__raylet_run(rt, t); /* drops and retakes rt->mu around the user function */
         if (ray->nworkers > ray->base_workers && !has_runnable(ray))
             break; /* an extra worker started while others blocked: retire when idle */

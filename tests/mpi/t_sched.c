@@ -309,6 +309,39 @@ static void test_custom(void)
     MT_CHECK(ov == 2); /* and the two units are used */
 }
 
+/* Fractional GPUs: four 0.5-GPU tasks on rank 0's 2 GPUs run at once, two per id. */
+static void test_fractional_gpus(void)
+{
+    enum { N = 4 };
+    rayc_ref r[N][5];
+    rayc_opts half = RAYC_OPTS_INHERIT;
+    half.num_gpus = 0.5;
+    half.num_cpus = 0;
+    for (int i = 0; i < N; i++)
+        MT_OK(rayc_submit_ex(r[i], 5, gpu_probe, RAYC_ARGS(rayc_i64(300)), &half));
+    int per_id[2] = {0, 0};
+    double start[N], end[N];
+    for (int i = 0; i < N; i++) {
+        int64_t iv[3] = {-1, -1, -1};
+        double se[2] = {0, 0};
+        MT_OK(rayc_get_i64(r[i], 3, iv, 30.0));
+        MT_OK(rayc_get_f64(&r[i][3], 2, se, 30.0));
+        MT_CHECK(iv[0] == 1 && (iv[1] == 0 || iv[1] == 1));
+        if (iv[1] == 0 || iv[1] == 1)
+            per_id[iv[1]]++;
+        start[i] = se[0];
+        end[i] = se[1];
+        MT_OK(rayc_release(r[i], 5));
+    }
+    MT_CHECK(per_id[0] == 2 && per_id[1] == 2);
+    double last_start = 0, first_end = 1e300; /* all four overlapped */
+    for (int i = 0; i < N; i++) {
+        last_start = start[i] > last_start ? start[i] : last_start;
+        first_end = end[i] < first_end ? end[i] : first_end;
+    }
+    MT_CHECK(last_start < first_end);
+}
+
 /* GPUs: rank 0 has 2; each num_gpus=1 task sees exactly one id, concurrent ones differ. */
 static void test_gpus(void)
 {
@@ -534,6 +567,7 @@ int main(int argc, char **argv)
     test_affinity();
     test_custom();
     test_gpus();
+    test_fractional_gpus();
     test_locality();
     test_resources();
     test_infeasible();

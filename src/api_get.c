@@ -50,19 +50,18 @@ static int check_refs(const char *fn, const rayc_ref *refs, int n, double timeou
 /* Turn a finished GET's first failure into the call's status and message. */
 static int get_error(const rayc__op *op, double timeout)
 {
+    if (op->status == RAYC_ERELEASED && op->bad_index >= 0)
+        return rayc__fail(RAYC_ERELEASED, "rayc_get: ref %d was released or never existed",
+                          op->bad_index);
+    /* A get ends early when one object failed, while others may still be pending (their
+     * entries say RAYC_ETIMEDOUT): the failure is what to report. */
+    for (int i = 0; i < op->n; i++)
+        if (op->res[i].status && op->res[i].status != RAYC_ETIMEDOUT)
+            return rayc__fail(op->res[i].status, "rayc_get: %s",
+                              op->res[i].err ? op->res[i].err : rayc_strerror(op->res[i].status));
     if (op->status == RAYC_ETIMEDOUT)
         return rayc__fail(RAYC_ETIMEDOUT, "rayc_get: timed out after %g s (the refs stay "
                                           "usable)", timeout);
-    if (op->status == RAYC_ERELEASED && !op->res[0].err && op->bad_index >= 0)
-        return rayc__fail(RAYC_ERELEASED, "rayc_get: ref %d was released or never existed",
-                          op->bad_index);
-    /* A get completes early when one object failed; the others may still be pending (marked
-     * RAYC_ETIMEDOUT): report the failure. */
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < op->n; i++)
-            if (op->res[i].status && (pass || op->res[i].status != RAYC_ETIMEDOUT))
-                return rayc__fail(op->res[i].status, "rayc_get: %s",
-                                  op->res[i].err ? op->res[i].err : rayc_strerror(op->status));
     return rayc__fail(op->status, "rayc_get: %s", rayc_strerror(op->status));
 }
 

@@ -677,6 +677,8 @@ static void handle_returned(rayc__runtime *rt, int src, rayc__rbuf *r)
     rayc__uncharge(&g->view, src, &t->cls->demand);
     t->rank = -1;
     if (g->stopped) {
+        RAYC_LOG(RAYC__LOG_DEBUG, "returned after stop: %s seq %llu from rank %d state %d",
+                 rayc__registry_at(t->fn)->name, (unsigned long long)t->id.seq, src, t->state);
         rayc__task_fail_status(rt, t, RAYC_ECANCELLED,
                                "task cancelled: the job was asked to stop (signal) before it "
                                "started");

@@ -302,6 +302,7 @@ int rayc__raylet_tick(rayc__runtime *rt, double now)
         if (ray->ready_tail == t)
             ray->ready_tail = prev;
         ray->nready--;
+        RAYC_LOG(RAYC__LOG_DEBUG, "spillback seq %llu", (unsigned long long)t->id.seq);
         rayc__gmsg m;
         rayc__wbuf *b = rayc__gmsg_begin(rt, &m, RAYC__M_RETURNED);
         rayc__put_oid(b, t->id);
@@ -361,6 +362,7 @@ void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
         take_gpus(ray, &ctx, t->demand.q[RAYC__RES_GPU]);
     }
     ray->nrunning++;
+    RAYC_LOG(RAYC__LOG_DEBUG, "start seq %llu", (unsigned long long)t->id.seq);
     rayc__gmsg m;
     rayc__put_oid(rayc__gmsg_begin(rt, &m, RAYC__M_STARTED), t->id);
     rayc__gmsg_end(rt, &m);
@@ -393,6 +395,8 @@ void rayc__raylet_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *r
     switch (type) {
     case RAYC__M_TASK: {
         rayc__rtask *t = rayc__rtask_decode(rec);
+        if (t)
+            RAYC_LOG(RAYC__LOG_DEBUG, "got seq %llu", (unsigned long long)t->id.seq);
         if (t)
             rayc__raylet_enqueue(rt, t);
         else

@@ -50,10 +50,19 @@ int main(int argc, char **argv)
     pin.strategy = RAYC_SCHED_NODE_AFFINITY;
     for (int r = 0; r < size && r < 64; r++) {
         pin.affinity_rank = r;
-        MT_OK(rayc_submit_ex(&busy[r], 1, nap, RAYC_ARGS(rayc_i64(r == size - 1 ? 0 : 1500)), &pin));
+        MT_OK(rayc_submit_ex(&busy[r], 1, nap, RAYC_ARGS(rayc_i64(r == size - 1 ? 0 : 2500)), &pin));
     }
     for (int i = 0; i < EXTRA; i++)
         MT_OK(rayc_submit(&queued[i], nap, RAYC_ARGS(rayc_i64(1500))));
+    /* Wait until every pinned task runs: a task not started when the stop comes is
+     * cancelled, which is right but not what this test checks. */
+    for (int r = 0; r < size && r < 64; r++) {
+        rayc_task_state st = RAYC_TASK_PENDING_NODE_ASSIGNMENT;
+        double w0 = mt_now();
+        while (rayc_task_state_of(busy[r], &st) == 0 && st < RAYC_TASK_RUNNING && mt_now() - w0 < 20)
+            usleep(1000);
+        MT_CHECK(st >= RAYC_TASK_RUNNING);
+    }
     /* The signal comes from the last rank, like a walltime warning to every task. */
     pin.affinity_rank = size - 1;
     pin.num_cpus = 0;

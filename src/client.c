@@ -152,6 +152,7 @@ int rayc__client_release(rayc__runtime *rt, const rayc__oid *ids, int n)
 void rayc__op_init(rayc__op *op, int mode, const rayc__oid *ids, int n, int num_returns)
 {
     memset(op, 0, sizeof *op);
+    atomic_init(&op->done, 0);
     pthread_cond_init(&op->cv, NULL);
     op->mode = mode;
     op->ids = ids;
@@ -162,8 +163,24 @@ void rayc__op_init(rayc__op *op, int mode, const rayc__oid *ids, int n, int num_
 void rayc__op_complete(rayc__runtime *rt, rayc__op *op)
 {
     (void)rt;
-    op->done = 1;
+    atomic_store_explicit(&op->done, 1, memory_order_release);
     pthread_cond_signal(&op->cv);
+}
+
+#define OP_SPIN_SECONDS 30e-6
+
+/* Poll op->done for a short while without rt->mu before sleeping on op->cv: a reply that
+ * comes within microseconds then costs no wake-up. Called and returns with rt->mu held. */
+static void spin_until_done(rayc__runtime *rt, rayc__op *op)
+{
+    pthread_mutex_unlock(&rt->mu);
+    double t0 = rayc__now();
+    for (int i = 0; !atomic_load_explicit(&op->done, memory_order_acquire); i++) {
+        if ((i & 63) == 63 && rayc__now() - t0 > OP_SPIN_SECONDS)
+            break;
+        rayc__cpu_relax();
+    }
+    pthread_mutex_lock(&rt->mu);
 }
 
 static void deadline_of(double timeout, struct timespec *ts)
@@ -260,6 +277,8 @@ static void wait_op(rayc__runtime *rt, rayc__op *op, double timeout, int in_task
     int cancelled = 0;
     if (timeout >= 0)
         deadline_of(timeout, &dl);
+    if (!op->done && timeout != 0)
+        spin_until_done(rt, op);
     while (!op->done) {
         rayc__rtask *help = in_task ? rayc__raylet_take_for_helper(rt) : NULL;
         if (help) {

@@ -24,7 +24,8 @@
 #include "store.h"
 
 #define MAX_RECV_PER_PASS 64
-#define SPIN_SECONDS 50e-6
+#define SPIN_SECONDS 500e-6 /* keep polling this long after the last work: replies are near */
+#define SLEEP_MIN_SECONDS 50e-6
 #define SLEEP_MAX_SECONDS 1e-3
 
 typedef struct send_slot {
@@ -280,7 +281,7 @@ void rayc__progress_run(rayc__runtime *rt)
 {
     progress_state ps;
     memset(&ps, 0, sizeof ps);
-    ps.sleep = 20e-6;
+    ps.sleep = SLEEP_MIN_SECONDS;
     ps.idle_since = rayc__now();
     rayc__log_set_role("progress");
     for (;;) {
@@ -295,7 +296,7 @@ void rayc__progress_run(rayc__runtime *rt)
             break;
         if (work) {
             ps.idle_since = now;
-            ps.sleep = 20e-6;
+            ps.sleep = SLEEP_MIN_SECONDS;
         } else {
             idle_wait(rt, &ps, now);
         }

@@ -86,6 +86,7 @@ static void make_ready(rayc__runtime *rt, rayc__rtask *t)
         ray->ready_head = t;
     ray->ready_tail = t;
     ray->nready++;
+    atomic_fetch_add_explicit(&ray->ready_gen, 1, memory_order_release);
     rayc__raylet_kick(rt);
 }
 
@@ -202,8 +203,8 @@ static void *worker_main(void *arg);
 void rayc__raylet_kick(rayc__runtime *rt)
 {
     rayc__raylet *ray = rt->raylet;
-    if (ray->draining || !ray->ready_head || !has_runnable(ray))
-        return;
+    if (ray->draining || !ray->ready_head || ray->nspinning > 0 || !has_runnable(ray))
+        return; /* a spinning worker sees ready_gen move and takes it */
     if (ray->nidle > ray->nwaking) {
         ray->nwaking++;
         pthread_cond_signal(&ray->cv);
@@ -316,6 +317,34 @@ int rayc__raylet_tick(rayc__runtime *rt, double now)
 
 /* ---------------------------------------------------------------- workers */
 
+#define WORKER_SPIN_SECONDS 50e-6
+
+/* An idle worker polls for new runnable tasks for a short while before it sleeps: a driver
+ * submitting tasks one by one then costs no futex wake-up and context switch per task.
+ * Called and returns with rt->mu held; 1 when something may have become runnable. */
+static int spin_for_work(rayc__runtime *rt)
+{
+    rayc__raylet *ray = rt->raylet;
+    if (ray->stop || ray->draining)
+        return 0;
+    unsigned gen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire);
+    ray->nspinning++;
+    pthread_mutex_unlock(&rt->mu);
+    double t0 = rayc__now();
+    int seen = 0;
+    for (int i = 0; !seen; i++) {
+        seen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire) != gen;
+        if ((i & 63) == 63 && rayc__now() - t0 > WORKER_SPIN_SECONDS)
+            break;
+        rayc__cpu_relax();
+    }
+    pthread_mutex_lock(&rt->mu);
+    ray->nspinning--;
+    if (!seen && ray->ready_head)
+        rayc__raylet_kick(rt); /* work came as we stopped spinning: someone must take it */
+    return seen;
+}
+
 static void *worker_main(void *arg)
 {
     rayc__runtime *rt = arg;
@@ -331,6 +360,8 @@ static void *worker_main(void *arg)
         if (!t && ray->stop)
             break;
         if (!t) {
+            if (spin_for_work(rt) || ray->stop) /* stop may have come while it spun */
+                continue;
             ray->nidle++;
             pthread_cond_wait(&ray->cv, &rt->mu);
             ray->nidle--;

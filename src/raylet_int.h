@@ -17,6 +17,8 @@ struct rayc__raylet {
     pthread_cond_t cv;      /* idle workers wait here */
     pthread_cond_t exit_cv; /* a worker left */
     int nworkers, nidle, nwaking, nstarting, nrunning;
+    int nspinning;            /* idle workers polling ready_gen before they sleep */
+    atomic_uint ready_gen;    /* bumped whenever a task becomes runnable */
     int base_workers, max_workers, next_worker_id;
     uint64_t ntasks_run;
     int draining, stop, final, acked;

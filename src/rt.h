@@ -102,7 +102,7 @@ typedef struct rayc__result {
 /* A client's get or wait in flight. Lives on the client's stack until done. */
 typedef struct rayc__op {
     pthread_cond_t cv;
-    int done;              /* reply arrived (under rt->mu) */
+    atomic_int done;       /* reply arrived (set under rt->mu; may be polled without it) */
     int mode;              /* RAYC__OP_GET / RAYC__OP_WAIT */
     int n, num_returns;
     const rayc__oid *ids;
@@ -175,6 +175,18 @@ typedef struct rayc__runtime {
 extern rayc__runtime *rayc__rt;
 
 double rayc__now(void); /* monotonic seconds */
+
+/* One step of a polite spin loop. */
+static inline void rayc__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
 
 /* ---- signals.c ---- */
 void rayc__signals_install(void);

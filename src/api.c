@@ -216,12 +216,11 @@ static int submit_locked(rayc__runtime *rt, rayc__oid id, const rayc__fn_entry *
         rayc__gmsg m;
         rayc__wbuf *b;
         if (rt->rank == 0) {
-            rayc__wbuf local;
-            rayc__wbuf_init(&local);
-            encode_spec(&local, id, e, eo, args, nargs, bigid);
-            rc = local.oom ? rayc__fail(RAYC_ENOMEM, "rayc_submit: out of memory")
-                           : rayc__gcs_submit_local(rt, local.p, local.len);
-            rayc__wbuf_free(&local);
+            static _Thread_local rayc__wbuf spec; /* kept between submissions */
+            rayc__wbuf_reset(&spec);
+            encode_spec(&spec, id, e, eo, args, nargs, bigid);
+            rc = spec.oom ? rayc__fail(RAYC_ENOMEM, "rayc_submit: out of memory")
+                          : rayc__gcs_submit_local(rt, spec.p, spec.len);
         } else {
             b = rayc__gmsg_begin(rt, &m, RAYC__M_SUBMIT);
             encode_spec(b, id, e, eo, args, nargs, bigid);

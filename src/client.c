@@ -24,12 +24,21 @@
 
 /* ---------------------------------------------------------------- control service messages */
 
+/* Rank 0 builds its records for the control service in a per-thread scratch buffer that is
+ * kept between calls (a fresh one when a handler nests another record). */
+static _Thread_local rayc__wbuf scratch;
+static _Thread_local int scratch_busy;
+
 rayc__wbuf *rayc__gmsg_begin(rayc__runtime *rt, rayc__gmsg *m, uint8_t type)
 {
     m->type = type;
     if (rt->rank == 0) {
         rayc__wbuf_init(&m->local);
-        m->b = &m->local;
+        m->b = scratch_busy ? &m->local : &scratch;
+        if (m->b == &scratch) {
+            scratch_busy = 1;
+            rayc__wbuf_reset(&scratch);
+        }
         m->at = rayc__rec_begin(m->b, type);
     } else {
         m->b = rayc__msg_begin(rt, 0, type, &m->at);
@@ -53,6 +62,8 @@ void rayc__gmsg_end(rayc__runtime *rt, rayc__gmsg *m)
     } else {
         RAYC_LOG(RAYC__LOG_ERROR, "out of memory building a control record");
     }
+    if (m->b == &scratch)
+        scratch_busy = 0;
     rayc__wbuf_free(&m->local);
 }
 

@@ -285,10 +285,21 @@ void rayc__raylet_halt(rayc__runtime *rt)
 
 /* ---------------------------------------------------------------- spillback */
 
+#define STARTED_AFTER 1e-3 /* tasks that run longer are reported RUNNING */
+
 int rayc__raylet_tick(rayc__runtime *rt, double now)
 {
     rayc__raylet *ray = rt->raylet;
     int n = 0;
+    /* Short tasks end before anyone could ask; only longer ones are worth a STARTED. */
+    for (rayc__rtask *t = ray->running; t; t = t->run_next)
+        if (!t->started_reported && now - t->started_at >= STARTED_AFTER) {
+            t->started_reported = 1;
+            rayc__gmsg m;
+            rayc__put_oid(rayc__gmsg_begin(rt, &m, RAYC__M_STARTED), t->id);
+            rayc__gmsg_end(rt, &m);
+            n++;
+        }
     if (ray->draining)
         return 0;
     rayc__rtask **pp = &ray->ready_head, *prev = NULL;
@@ -394,12 +405,15 @@ void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
     }
     ray->nrunning++;
     RAYC_LOG(RAYC__LOG_DEBUG, "start seq %llu", (unsigned long long)t->id.seq);
-    rayc__gmsg m;
-    rayc__put_oid(rayc__gmsg_begin(rt, &m, RAYC__M_STARTED), t->id);
-    rayc__gmsg_end(rt, &m);
+    double t0 = rayc__now();
+    t->started_at = t0; /* reported as RUNNING by rayc__raylet_tick if it lasts */
+    t->run_prev = NULL;
+    t->run_next = ray->running;
+    if (ray->running)
+        ray->running->run_prev = t;
+    ray->running = t;
     pthread_mutex_unlock(&rt->mu);
 
-    double t0 = rayc__now();
     int rc = t->fetch_error ? RAYC_EIO : rayc__task_call(&ctx);
     double dur = rayc__now() - t0;
 
@@ -410,6 +424,12 @@ void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
     }
     ray->nrunning--;
     ray->ntasks_run++;
+    if (t->run_prev)
+        t->run_prev->run_next = t->run_next;
+    else
+        ray->running = t->run_next;
+    if (t->run_next)
+        t->run_next->run_prev = t->run_prev;
     rayc__task_finish(rt, &ctx, rc, dur);
     rayc__task_ctx_destroy(&ctx);
     rayc__rtask_free(t);

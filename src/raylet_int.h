@@ -13,6 +13,7 @@ struct rayc__raylet {
     double gpu_used[RAYC__MAX_GPUS]; /* fraction of each GPU taken by running tasks */
     int ngpus;
     rayc__rtask *ready_head, *ready_tail; /* arguments here, waiting for resources */
+    rayc__rtask *running;                 /* started, not finished (STARTED reports) */
     uint32_t nready;
     pthread_cond_t cv;      /* idle workers wait here */
     pthread_cond_t exit_cv; /* a worker left */

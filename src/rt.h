@@ -85,6 +85,9 @@ typedef struct rayc__rtask {
     int fetch_error;       /* a fetch failed: the task fails with fetch_msg */
     char *fetch_msg;
     double queued_at;      /* when it became runnable (spillback clock) */
+    double started_at;     /* when a worker started it */
+    int started_reported;  /* RAYC__M_STARTED sent */
+    struct rayc__rtask *run_prev, *run_next; /* the raylet's running list */
     rayc__rarg *args;
 } rayc__rtask;
 

@@ -179,8 +179,12 @@ RAYC_EXPORT void rayc_register_remote(const rayc_remote_def *def);
  *   log_level         error|warn|info|debug (default warn)
  *   signals           "0": do not handle SIGTERM/SIGUSR1 (default "1")
  *   summary           "1": print the job summary at shutdown even without a stop signal
- *   store_bytes       object store capacity per rank (default 30% of its memory share, at
- *                     most 2 GiB); the memory is committed at init (an MPI window)
+ *   store_bytes       object store capacity per rank: above spill_high_water of it, objects
+ *                     spill to HDF5 (default 30% of the rank's share of memory)
+ *   window_bytes      the part of the store in an MPI window, pulled one-sided by other
+ *                     ranks (default 16 MiB, at most store_bytes); Open MPI commits this
+ *                     memory at init (about 1 ms per MiB), larger objects live on the heap
+ *                     and move two-sided
  *   spill_high_water  fraction of store_bytes above which objects spill to HDF5 (0.8)
  *   keep_spill        "1": keep the spill files at shutdown (default: removed) */
 typedef struct rayc_config rayc_config;
@@ -367,9 +371,10 @@ typedef struct rayc_task_info {
  * most every 50 ms, so figures from other ranks may lag by that much. */
 typedef struct rayc_store_info {
     int rank;
-    uint64_t capacity;        /* bytes of its window (RAYC_STORE_BYTES) */
-    uint64_t used_bytes;      /* window bytes in use, block headers included */
-    uint64_t heap_bytes;      /* objects kept outside the window while over capacity */
+    uint64_t capacity;        /* bytes it may hold before spilling (RAYC_STORE_BYTES) */
+    uint64_t window_bytes;    /* of which in its MPI window (RAYC_WINDOW_BYTES) */
+    uint64_t used_bytes;      /* bytes of objects it holds in memory (window and heap) */
+    uint64_t heap_bytes;      /* of which outside the window */
     uint64_t objects;         /* primary copies it holds (in memory or spilled) */
     uint64_t cached;          /* copies pulled from other ranks and kept */
     uint64_t spilled_objects, spilled_bytes;   /* written to its spill file so far */

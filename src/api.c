@@ -35,6 +35,14 @@ static rayc__runtime *usable(const char *fn, int driver_only)
     return rt;
 }
 
+/* Rank 0 encodes submissions in a per-thread buffer kept between calls. */
+static _Thread_local rayc__wbuf spec;
+
+void rayc__api_thread_exit(void)
+{
+    rayc__wbuf_free(&spec);
+}
+
 /* ---------------------------------------------------------------- options */
 
 typedef struct eff_opts {
@@ -216,7 +224,6 @@ static int submit_locked(rayc__runtime *rt, rayc__oid id, const rayc__fn_entry *
         rayc__gmsg m;
         rayc__wbuf *b;
         if (rt->rank == 0) {
-            static _Thread_local rayc__wbuf spec; /* kept between submissions */
             rayc__wbuf_reset(&spec);
             encode_spec(&spec, id, e, eo, args, nargs, bigid);
             rc = spec.oom ? rayc__fail(RAYC_ENOMEM, "rayc_submit: out of memory")

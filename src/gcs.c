@@ -684,7 +684,9 @@ static void handle_returned(rayc__runtime *rt, int src, rayc__rbuf *r)
                                "started");
         return;
     }
-    g->fnstats[t->fn].no_prefetch = 1; /* its tasks can take long: stop prefetching them */
+    fnstat *fs = &g->fnstats[t->fn]; /* it queued too long: prefetch less of this function */
+    fs->depth_cap = (double)(int)(fs->depth_cap / 4);
+    fs->returned_at = rayc__now();
     rayc__class_push(g, t, 1);
     g->sched_dirty = 1;
 }
@@ -786,6 +788,8 @@ int rayc__gcs_create(rayc__runtime *rt)
         free(g);
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
     }
+    for (int i = 0; i <= rayc__registry_count(); i++)
+        g->fnstats[i].depth_cap = 256;
     for (int r = 0; r < rt->size; r++) {
         g->view.ranks[r].total = rt->nodes[r].total;
         g->view.ranks[r].avail = rt->nodes[r].total;

@@ -73,7 +73,8 @@ typedef struct gtask {
 typedef struct fnstat {
     double avg;        /* EWMA of run time, seconds */
     uint64_t n;
-    int no_prefetch;   /* a prefetched task waited too long on a raylet */
+    double depth_cap;  /* prefetch depth allowed; quartered when a raylet hands a task back */
+    double returned_at; /* last hand-back (the cap recovers slowly after it) */
 } fnstat;
 
 typedef struct finished_rec {

@@ -397,7 +397,8 @@ void rayc__gcs_stop(rayc__runtime *rt, int signum)
 void rayc__gcs_stats_record(rayc__runtime *rt, int src, rayc__rbuf *rec)
 {
     rayc_store_info *s = &rt->gcs->stats[src];
-    uint64_t *f[] = {&s->capacity, &s->used_bytes, &s->heap_bytes, &s->objects, &s->cached,
+    uint64_t *f[] = {&s->capacity, &s->window_bytes, &s->used_bytes, &s->heap_bytes,
+                     &s->objects, &s->cached,
                      &s->spilled_objects, &s->spilled_bytes, &s->restored_objects,
                      &s->restored_bytes, &s->evicted, &s->pulled_bytes, &s->pulled_one_sided,
                      &s->pulled_two_sided};

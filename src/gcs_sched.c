@@ -20,18 +20,22 @@
 static void class_slack(rayc__gcs *g, const gclass *c, rayc__resvec *slack)
 {
     memset(slack, 0, sizeof *slack);
-    const fnstat *s = &g->fnstats[c->fn];
+    fnstat *s = &g->fnstats[c->fn];
     double cpu = c->demand.q[RAYC__RES_CPU];
-    if (cpu <= 0 || s->no_prefetch)
+    if (cpu <= 0)
         return;
-    double depth = 2;
-    if (s->n && s->avg < 20e-6)
-        depth = 256;
-    else if (s->n && s->avg < 200e-6)
-        depth = 32;
-    else if (s->n && s->avg < 2e-3)
-        depth = 4;
-    slack->q[RAYC__RES_CPU] = depth * cpu;
+    /* Enough queued work to cover about half the raylets' 2 ms hand-back window, from the
+     * function's measured run time (2 before any measurement), capped by what hand-backs
+     * taught: each quarters the cap; it doubles back every 100 ms without one. */
+    double depth = s->n ? 1e-3 / (s->avg > 1e-6 ? s->avg : 1e-6) : 2;
+    double now = rayc__now();
+    while (s->depth_cap < 256 && now - s->returned_at > 0.1) {
+        s->depth_cap = s->depth_cap < 1 ? 1 : 2 * s->depth_cap;
+        s->returned_at += 0.1;
+    }
+    if (depth > s->depth_cap)
+        depth = s->depth_cap;
+    slack->q[RAYC__RES_CPU] = (double)(int)depth * cpu;
 }
 
 /* Bytes of t's not-inline ref arguments per holding rank; NULL when there are none. */

@@ -303,6 +303,7 @@ void rayc__progress_run(rayc__runtime *rt)
     }
     free(ps.sends);
     rayc__wbuf_free(&ps.recv);
+    rayc__thread_exit();
 }
 
 static void *progress_main(void *arg)

@@ -389,6 +389,7 @@ static void *worker_main(void *arg)
     ray->nworkers--;
     pthread_cond_broadcast(&ray->exit_cv);
     pthread_mutex_unlock(&rt->mu);
+    rayc__thread_exit();
     return NULL;
 }
 

@@ -46,6 +46,7 @@ int rayc__cfg_check(int key, const char *value, char *err, size_t errlen)
     case RAYC__CFG_memory:
     case RAYC__CFG_inline_threshold:
     case RAYC__CFG_store_bytes:
+    case RAYC__CFG_window_bytes:
         if (rayc__parse_size(value, &d) != 0) {
             snprintf(err, errlen, "'%s' is not a size (bytes, or with K/M/G/T)", value);
             return -1;

@@ -19,7 +19,8 @@
     X(summary)                                                                                     \
     X(store_bytes)                                                                                 \
     X(spill_high_water)                                                                            \
-    X(keep_spill)
+    X(keep_spill)                                                                                  \
+    X(window_bytes)
 
 enum rayc__cfg_key {
 #define RAYC_X_KEY(k) RAYC__CFG_##k,

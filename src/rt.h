@@ -276,6 +276,9 @@ void rayc__client_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *r
 void rayc__op_complete(rayc__runtime *rt, rayc__op *op);
 /* Send or apply a record for the control service from this rank: on rank 0 it is handled at
  * once, elsewhere it is queued for rank 0. Caller holds rt->mu. */
+/* Free this thread's scratch buffers (a worker or progress thread that ends). */
+void rayc__thread_exit(void);
+void rayc__api_thread_exit(void);
 /* The task running on this thread (NULL outside tasks). */
 extern _Thread_local struct rayc_task *rayc__cur_task;
 /* Refs made inside a task are released when it ends unless released before. */

@@ -173,7 +173,7 @@ static double cfg_number(const rayc_config *cfg, int key, double dflt)
     if (!v)
         return dflt;
     if (key == RAYC__CFG_memory || key == RAYC__CFG_inline_threshold ||
-        key == RAYC__CFG_store_bytes)
+        key == RAYC__CFG_store_bytes || key == RAYC__CFG_window_bytes)
         return rayc__parse_size(v, &d) == 0 ? d : dflt;
     d = strtod(v, NULL);
     return isfinite(d) && d >= 0 ? d : dflt;
@@ -193,7 +193,12 @@ static int local_offer(rayc__runtime *rt, const rayc_config *cfg, int cpu_share,
         rayc__log_level = rayc__log_parse_level(lvl);
     memset(me, 0, sizeof *me);
     int slurm_cpus = rt->plat.slurm_cpus_per_task;
-    double cpus = cfg_number(cfg, RAYC__CFG_num_cpus, slurm_cpus > 0 ? slurm_cpus : cpu_share);
+    /* Slurm's -c when given, but not more than the CPUs this rank may run on (mpirun inside
+     * an allocation binds ranks to fewer cores than -c says). */
+    int dflt_cpus = slurm_cpus > 0 ? slurm_cpus : cpu_share;
+    if (slurm_cpus > 0 && rt->plat.affinity_cpus > 0 && rt->plat.affinity_cpus < dflt_cpus)
+        dflt_cpus = rt->plat.affinity_cpus;
+    double cpus = cfg_number(cfg, RAYC__CFG_num_cpus, dflt_cpus);
     me->cpu = cpus;
     me->ngpus = rt->plat.ngpus;
     me->gpu = cfg_number(cfg, RAYC__CFG_num_gpus, rt->plat.ngpus);
@@ -341,16 +346,22 @@ static void agree_job_id(rayc__runtime *rt)
 static int start_store(rayc__runtime *rt, const rayc_config *cfg)
 {
     double mem = rt->plat.mem_bytes > 0 ? rt->plat.mem_bytes : 1e9;
-    /* Open MPI commits a window's memory when it is allocated: default to 30% of this rank's
-     * share of memory (as Ray does), but at most 2 GiB unless configured. */
-    double dflt = 0.3 * mem < 2147483648.0 ? 0.3 * mem : 2147483648.0;
-    double cap = cfg_number(cfg, RAYC__CFG_store_bytes, dflt);
-    if (cap < 1 << 20)
-        cap = 1 << 20;
+    /* The store may hold 30% of this rank's share of memory before it spills (as Ray does).
+     * Only the window is allocated up front, and Open MPI commits (zero-fills) it at once,
+     * about 1 ms per MiB here: it stays small by default and larger objects live on the heap
+     * and move two-sided. */
+    double budget = cfg_number(cfg, RAYC__CFG_store_bytes, 0.3 * mem);
+    if (budget < 1 << 20)
+        budget = 1 << 20;
+    double win = cfg_number(cfg, RAYC__CFG_window_bytes, 16.0 * (1 << 20));
+    if (win > budget)
+        win = budget;
+    if (win < 1 << 20)
+        win = 1 << 20;
     double high = cfg_number(cfg, RAYC__CFG_spill_high_water, 0.8);
     int keep = cfg_number(cfg, RAYC__CFG_keep_spill, 0) != 0;
     agree_job_id(rt);
-    return rayc__store_create(rt, (size_t)cap, high, keep);
+    return rayc__store_create(rt, (size_t)win, (size_t)budget, high, keep);
 }
 
 static int start_modules(rayc__runtime *rt, const rayc_config *cfg)
@@ -456,6 +467,7 @@ int rayc_shutdown(void)
     rayc__raylet_join_workers(rt);
     pthread_mutex_unlock(&rt->mu);
     rayc__progress_join(rt);
+    rayc__thread_exit(); /* the driver's scratch buffers */
     MPI_Barrier(rt->ctrl);
     rayc__store_destroy(rt);
     rayc__signals_restore();

@@ -51,7 +51,8 @@ struct rayc__store {
     pthread_mutex_t amu;
     rayc__arena arena;
     char *base;
-    size_t capacity;
+    size_t capacity;       /* window bytes (the one-sided fast path) */
+    size_t budget;         /* memory the store may hold before it spills */
     MPI_Win win;
     int have_win;
     uint64_t heap_bytes;   /* values outside the window (over capacity), guarded by amu */
@@ -228,7 +229,7 @@ static void object_name(rayc__oid id, char *out, size_t len)
 static void plan_spills(rayc__runtime *rt)
 {
     rayc__store *s = rt->store;
-    double limit = s->high_water * (double)s->capacity;
+    double limit = s->high_water * (double)s->budget;
     if (!s->spill_started || s->spill_broken || (double)s->held <= limit)
         return;
     double excess = (double)s->held - limit;
@@ -438,7 +439,8 @@ void rayc__store_stats_get(rayc__runtime *rt, rayc__store_stats *out)
 {
     rayc__store *s = rt->store;
     *out = s->st;
-    out->capacity = s->capacity;
+    out->capacity = s->budget;
+    out->window_bytes = s->capacity;
     pthread_mutex_lock(&s->amu);
     out->window_used = s->have_win ? rayc__arena_used(&s->arena) : 0;
     out->heap_bytes = s->heap_bytes;
@@ -450,7 +452,7 @@ void rayc__store_encode_stats(rayc__runtime *rt, rayc__wbuf *b)
 {
     rayc__store_stats st;
     rayc__store_stats_get(rt, &st);
-    uint64_t f[] = {st.capacity,         st.window_used,      st.heap_bytes,
+    uint64_t f[] = {st.capacity,         st.window_bytes,     st.held_bytes,       st.heap_bytes,
                     st.objects,          st.cached,           st.spilled_objects,
                     st.spilled_bytes,    st.restored_objects, st.restored_bytes,
                     st.evicted,          st.pulled_bytes,     st.pulled_one_sided,
@@ -501,8 +503,10 @@ static int open_spill(rayc__runtime *rt)
     return 0;
 }
 
-/* Collective over rt->data: every rank allocates its window. */
-int rayc__store_create(rayc__runtime *rt, size_t capacity, double high_water, int keep)
+/* Collective over rt->data: every rank allocates its window (window bytes; Open MPI commits
+ * that memory at once, so it is kept modest) and may hold budget bytes before it spills. */
+int rayc__store_create(rayc__runtime *rt, size_t capacity, size_t budget, double high_water,
+                       int keep)
 {
     rayc__store *s = calloc(1, sizeof *s);
     if (!s)
@@ -511,6 +515,7 @@ int rayc__store_create(rayc__runtime *rt, size_t capacity, double high_water, in
     pthread_cond_init(&s->spill_cv, NULL);
     rayc__oidmap_init(&s->map);
     s->capacity = capacity;
+    s->budget = budget;
     s->high_water = high_water;
     s->keep = keep;
     rt->store = s;
@@ -522,7 +527,7 @@ int rayc__store_create(rayc__runtime *rt, size_t capacity, double high_water, in
         if (rc == MPI_SUCCESS)
             MPI_Win_free(&s->win);
         return rayc__fail(RAYC_EMPI, "rayc_init: cannot allocate the %zu-byte object store "
-                                     "window (set RAYC_STORE_BYTES lower)", capacity);
+                                     "window (set RAYC_WINDOW_BYTES lower)", capacity);
     }
     s->have_win = 1;
     MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win);

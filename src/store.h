@@ -16,7 +16,8 @@ typedef struct rayc__block_hdr {
 } rayc__block_hdr;
 
 typedef struct rayc__store_stats {
-    uint64_t capacity;
+    uint64_t capacity;        /* the memory budget (spilling starts near it) */
+    uint64_t window_bytes;    /* the window, for one-sided transfers */
     uint64_t window_used;     /* bytes of window blocks in use (headers included) */
     uint64_t heap_bytes;      /* values kept outside the window (over capacity) */
     uint64_t held_bytes;      /* bytes of values the store references */
@@ -28,9 +29,10 @@ typedef struct rayc__store_stats {
     uint64_t pulled_one_sided, pulled_two_sided;
 } rayc__store_stats;
 
-/* Collective over rt->data. capacity bytes of window; spill above high_water * capacity;
- * keep: leave the spill file at shutdown. */
-int rayc__store_create(rayc__runtime *rt, size_t capacity, double high_water, int keep);
+/* Collective over rt->data. capacity bytes of window (one-sided transfers); spill when the
+ * bytes held pass high_water * budget; keep: leave the spill file at shutdown. */
+int rayc__store_create(rayc__runtime *rt, size_t capacity, size_t budget, double high_water,
+                       int keep);
 void rayc__store_destroy(rayc__runtime *rt);
 /* A new value for h (refs 1): in the window when it fits, else on the heap; src copied when
  * not NULL. have_mu: the caller holds rt->mu. NULL when out of memory. */

@@ -10,7 +10,7 @@ np=${base##*-np}
 case $np in '' | *[!0-9]*) echo "run-mpi: bad case name $case_file" >&2; exit 99 ;; esac
 . "$(dirname "$0")/../../scripts/mpi-env.sh"
 limit=${RAYC_TEST_TIMEOUT:-300}
-# Object store windows are committed at init: keep them small so that tests can run side by
-# side (a test that needs a particular size sets it itself).
+# Tests run with modest stores so that several can run side by side (a test that needs a
+# particular size sets it itself).
 export RAYC_STORE_BYTES=${RAYC_STORE_BYTES:-256M}
 exec timeout -k 10 "$limit" mpirun -n "$np" --bind-to none "$prog"

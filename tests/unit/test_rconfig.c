@@ -15,7 +15,7 @@ static const char *const env_names[RAYC__CFG_NKEYS] = {
     "RAYC_NUM_CPUS",  "RAYC_NUM_GPUS",         "RAYC_MEMORY",      "RAYC_RESOURCES",
     "RAYC_RANK0_WORKERS", "RAYC_INLINE_THRESHOLD", "RAYC_MAX_WORKERS", "RAYC_LOG_LEVEL",
     "RAYC_SIGNALS", "RAYC_SUMMARY", "RAYC_STORE_BYTES", "RAYC_SPILL_HIGH_WATER",
-    "RAYC_KEEP_SPILL",
+    "RAYC_KEEP_SPILL", "RAYC_WINDOW_BYTES",
 };
 
 static int last_error_has(const char *needle)
@@ -59,7 +59,7 @@ static void test_create_destroy(void)
 
     /* a config with every key set is freed completely (ASan checks) */
     CU_ASSERT_EQUAL_FATAL(rayc_config_create(&c), 0);
-    const char *vals[RAYC__CFG_NKEYS] = {"4", "1", "2G", "disk=1", "0", "65536", "32", "info", "0", "1", "64M", "0.5", "1"};
+    const char *vals[RAYC__CFG_NKEYS] = {"4", "1", "2G", "disk=1", "0", "65536", "32", "info", "0", "1", "64M", "0.5", "1", "8M"};
     for (int k = 0; k < RAYC__CFG_NKEYS; k++)
         CU_ASSERT_EQUAL(rayc_config_set(c, rayc__cfg_name(k), vals[k]), 0);
     rayc_config_destroy(c);
@@ -70,7 +70,7 @@ static void test_key_names(void)
     static const char *const want[RAYC__CFG_NKEYS] = {
         "num_cpus", "num_gpus", "memory", "resources", "rank0_workers", "inline_threshold",
         "max_workers", "log_level", "signals", "summary", "store_bytes", "spill_high_water",
-        "keep_spill"};
+        "keep_spill", "window_bytes"};
     for (int k = 0; k < RAYC__CFG_NKEYS; k++)
         CU_ASSERT_STRING_EQUAL(rayc__cfg_name(k), want[k]);
     CU_ASSERT_STRING_EQUAL(rayc__cfg_name(-1), "?");

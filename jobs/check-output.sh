@@ -3,13 +3,15 @@
 #
 #     jobs/check-output.sh JOB OUTPUT_FILE
 #
-# JOB is one of matmul_sum, fib, pi, quicksort, patterns, batch_inference, expensive.
+# JOB is one of matmul_sum, fib, pi, quicksort, patterns, batch_inference, expensive, walltime.
 # OUTPUT_FILE is what the job printed: a Slurm output file (sbatch jobs/JOB.sbatch) or the
 # captured output of ./jobs/JOB, mpirun or srun (stdout and stderr together are best).
 #
 # Passes (exit 0) when the file holds the job's expected lines, no line reports a failure
 # ("<name>: FAILED"), and, when the file comes from the .sbatch script, its verdict line says
-# OK. Otherwise prints what is wrong and exits 1; exits 2 on bad usage.
+# OK. A walltime job stopped by a signal must also show that the driver noticed the stop and
+# that rayc printed its summary. Otherwise prints what is wrong and exits 1; exits 2 on bad
+# usage.
 set -u
 
 if [ $# -ne 2 ]; then
@@ -36,6 +38,8 @@ batch_inference)
 expensive)
     expect='^expensive: OK$
 ^slow_square: OK$' ;;
+walltime)
+    expect='^walltime: OK ' ;;
 *)
     echo "check-output: unknown job '$job'" >&2
     exit 2 ;;
@@ -61,6 +65,18 @@ for pattern in $expect; do
 done
 IFS=$old_ifs
 set +f
+
+# A stop by a signal: the driver saw it, and rayc_shutdown printed the job summary.
+if [ "$job" = walltime ] && grep -q '^walltime: OK stopped by signal' "$out"; then
+    grep -Eq '^walltime: stop requested by signal [0-9]+ ' "$out" ||
+        fail "stopped, but no line saying the driver noticed the stop (rayc_stop_requested)"
+    grep -Eq '^walltime: stop callback: signal [0-9]+$' "$out" ||
+        fail "stopped, but the stop callback (rayc_on_stop) did not run"
+    grep -Eq '^rayc summary: [0-9]+ tasks: .*\(stopped by a signal\)$' "$out" ||
+        fail "stopped, but no 'rayc summary: ... (stopped by a signal)' line"
+    grep -q '^rayc summary: busy per rank:' "$out" ||
+        fail "stopped, but no 'rayc summary: busy per rank:' line"
+fi
 
 if grep -Eq '^[A-Za-z_.]+: FAILED' "$out"; then
     fail "$(grep -E '^[A-Za-z_.]+: FAILED' "$out" | head -n 1)"

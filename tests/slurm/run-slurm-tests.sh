@@ -38,7 +38,7 @@ builtin_cases=(test_srun_pmix test_mpirun_in_allocation test_two_jobs_at_once te
     test_job_batch_inference test_job_expensive
     test_rayc_srun test_rayc_mpirun test_two_rayc_jobs_at_once test_pmix_identity
     test_cpus_per_task test_walltime_scancel test_walltime_signal_option
-    test_walltime_batch_forward test_walltime_mpirun_forward)
+    test_walltime_batch_forward test_walltime_mpirun_forward test_microbenchmark)
 passed=0
 failed=0
 
@@ -394,6 +394,18 @@ seed_job() {
     wait_job "$id"
     check_job "$id" "^$job\\.sbatch: job $id, 4 ranks on " "^$job\\.sbatch: srun --mpi=pmix "
     check_output "$job" "$id"
+}
+
+# The benchmark as users submit it (jobs/microbenchmark.sbatch, 2 ranks), quick sizes; the
+# make-check build of rayc-perf is a plain executable (no libtool wrapper to relink).
+test_microbenchmark() {
+    local id
+    export RAYC_PERF_BIN=${RAYC_PERF_BIN:-$jobs_bin/../bench/rayc-perf-smoke}
+    id=$(submit "$jobs_src/microbenchmark.sbatch" -- --quick)
+    log "submitted microbenchmark.sbatch as job $id"
+    wait_job "$id"
+    check_job "$id" '^microbenchmark\.sbatch: OK$' '^single_client_tasks_async +[0-9,.]+ tasks/s' \
+        '^get_64mib_cross_rank +[0-9.]+ GB/s'
 }
 
 test_job_pi() { seed_job pi; }

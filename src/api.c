@@ -15,8 +15,9 @@
 #include "status_int.h"
 #include "store.h"
 
-/* The runtime, if the caller may use it here (rank 0, or inside a task on any rank). */
-static rayc__runtime *usable(const char *fn, int driver_only)
+/* The runtime, if the caller may use it here (rank 0, or inside a task on any rank;
+ * driver_only: rank 0 only), else NULL with a message for rayc_last_error. */
+rayc__runtime *rayc__usable(const char *fn, int driver_only)
 {
     rayc__runtime *rt = rayc__rt;
     if (!rt || atomic_load(&rt->state) != RAYC__ST_RUNNING) {
@@ -247,7 +248,7 @@ static int submit_locked(rayc__runtime *rt, rayc__oid id, const rayc__fn_entry *
 static int submit_entry(rayc_ref *out, int nout, const rayc__fn_entry *e, const rayc_arg *args,
                         int nargs, const rayc_opts *opts, const char *api)
 {
-    rayc__runtime *rt = usable(api, 0);
+    rayc__runtime *rt = rayc__usable(api, 0);
     if (!rt)
         return RAYC_ESTATE;
     eff_opts eo;
@@ -293,7 +294,7 @@ static int submit_entry(rayc_ref *out, int nout, const rayc__fn_entry *e, const 
 int rayc_submit_ex(rayc_ref *out, int nout, rayc_fn fn, const rayc_arg *args, int nargs,
                    const rayc_opts *opts)
 {
-    if (!usable("rayc_submit", 0))
+    if (!rayc__usable("rayc_submit", 0))
         return RAYC_ESTATE;
     const rayc__fn_entry *e = rayc__registry_by_fn(fn);
     if (!e)
@@ -304,7 +305,7 @@ int rayc_submit_ex(rayc_ref *out, int nout, rayc_fn fn, const rayc_arg *args, in
 
 int rayc_submit(rayc_ref *out, rayc_fn fn, const rayc_arg *args, int nargs)
 {
-    if (!usable("rayc_submit", 0))
+    if (!rayc__usable("rayc_submit", 0))
         return RAYC_ESTATE;
     const rayc__fn_entry *e = rayc__registry_by_fn(fn);
     if (!e)
@@ -316,7 +317,7 @@ int rayc_submit(rayc_ref *out, rayc_fn fn, const rayc_arg *args, int nargs)
 int rayc_submit_name(rayc_ref *out, int nout, const char *name, const rayc_arg *args,
                      int nargs, const rayc_opts *opts)
 {
-    if (!usable("rayc_submit_name", 0))
+    if (!rayc__usable("rayc_submit_name", 0))
         return RAYC_ESTATE;
     const rayc__fn_entry *e = rayc__registry_by_name(name);
     if (!e)
@@ -329,7 +330,7 @@ int rayc_submit_name(rayc_ref *out, int nout, const char *name, const rayc_arg *
 
 int rayc_put(rayc_ref *out, rayc_arg value)
 {
-    rayc__runtime *rt = usable("rayc_put", 0);
+    rayc__runtime *rt = rayc__usable("rayc_put", 0);
     if (!rt)
         return RAYC_ESTATE;
     if (!out)
@@ -357,7 +358,7 @@ int rayc_put(rayc_ref *out, rayc_arg value)
 
 int rayc_release(const rayc_ref *refs, int n)
 {
-    rayc__runtime *rt = usable("rayc_release", 0);
+    rayc__runtime *rt = rayc__usable("rayc_release", 0);
     if (!rt)
         return RAYC_ESTATE;
     if (n < 0 || (n > 0 && !refs))

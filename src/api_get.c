@@ -12,21 +12,6 @@
 #include "status_int.h"
 #include "store.h"
 
-static rayc__runtime *usable(const char *fn, int driver_only)
-{
-    rayc__runtime *rt = rayc__rt;
-    if (!rt || atomic_load(&rt->state) != RAYC__ST_RUNNING) {
-        rayc__fail(RAYC_ESTATE, "%s: the runtime is not running", fn);
-        return NULL;
-    }
-    if ((driver_only || !rayc__cur_task) && rt->rank != 0) {
-        rayc__fail(RAYC_ESTATE, "%s: not allowed on rank %d %s", fn, rt->rank,
-                   driver_only ? "(driver only)" : "outside a task");
-        return NULL;
-    }
-    return rt;
-}
-
 static int check_refs(const char *fn, const rayc_ref *refs, int n, double timeout,
                       rayc__oid **ids)
 {
@@ -70,7 +55,7 @@ int rayc_get(const rayc_ref *refs, int n, rayc_value **out, double timeout)
     rayc__oid *ids;
     for (int i = 0; out && i < n; i++)
         out[i] = NULL;
-    rayc__runtime *rt = usable("rayc_get", 0);
+    rayc__runtime *rt = rayc__usable("rayc_get", 0);
     if (!rt)
         return RAYC_ESTATE;
     if (n > 0 && !out)
@@ -141,7 +126,7 @@ int rayc_get_f64(const rayc_ref *refs, int n, double *out, double timeout)
 int rayc_wait(const rayc_ref *refs, int n, int num_returns, double timeout, rayc_ref *ready,
               int *nready, rayc_ref *pending, int *npending)
 {
-    rayc__runtime *rt = usable("rayc_wait", 0);
+    rayc__runtime *rt = rayc__usable("rayc_wait", 0);
     rayc__oid *ids;
     if (!rt)
         return RAYC_ESTATE;
@@ -211,7 +196,7 @@ static void to_public(const rayc__runtime *rt, const rayc__resvec *v, rayc_resou
 
 int rayc_nodes(rayc_node_info *out, int max, int *n)
 {
-    rayc__runtime *rt = usable("rayc_nodes", 1);
+    rayc__runtime *rt = rayc__usable("rayc_nodes", 1);
     if (!rt)
         return RAYC_ESTATE;
     if (!n || max < 0 || (max > 0 && !out))
@@ -240,7 +225,7 @@ int rayc_nodes(rayc_node_info *out, int max, int *n)
 
 static int sum_resources(rayc_resources *out, int available, const char *fn)
 {
-    rayc__runtime *rt = usable(fn, 1);
+    rayc__runtime *rt = rayc__usable(fn, 1);
     if (!rt)
         return RAYC_ESTATE;
     if (!out)
@@ -275,7 +260,7 @@ int rayc_available_resources(rayc_resources *out)
 
 int rayc_store_stats(rayc_store_info *out, int max, int *n)
 {
-    rayc__runtime *rt = usable("rayc_store_stats", 1);
+    rayc__runtime *rt = rayc__usable("rayc_store_stats", 1);
     if (!rt)
         return RAYC_ESTATE;
     if (!n || max < 0 || (max > 0 && !out))
@@ -302,7 +287,7 @@ const char *rayc_task_state_name(rayc_task_state s)
 
 int rayc_task_state_of(rayc_ref ref, rayc_task_state *out)
 {
-    rayc__runtime *rt = usable("rayc_task_state_of", 1);
+    rayc__runtime *rt = rayc__usable("rayc_task_state_of", 1);
     if (!rt)
         return RAYC_ESTATE;
     if (!out)
@@ -315,7 +300,7 @@ int rayc_task_state_of(rayc_ref ref, rayc_task_state *out)
 
 int rayc_list_tasks(rayc_task_info *out, int max, int *n)
 {
-    rayc__runtime *rt = usable("rayc_list_tasks", 1);
+    rayc__runtime *rt = rayc__usable("rayc_list_tasks", 1);
     if (!rt)
         return RAYC_ESTATE;
     if (!n || max < 0 || (max > 0 && !out))

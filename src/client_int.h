@@ -11,6 +11,8 @@ struct rayc__client {
     uint64_t next_req;
 };
 
+/* The runtime if fn may be called here (see api.c), else NULL with a message. */
+rayc__runtime *rayc__usable(const char *fn, int driver_only);
 int rayc__client_create(rayc__runtime *rt);
 void rayc__client_destroy(rayc__runtime *rt);
 rayc__oid rayc__new_id(rayc__runtime *rt);

@@ -374,17 +374,6 @@ void rayc__pending_fail_run(rayc__runtime *rt)
 
 /* ---------------------------------------------------------------- submit */
 
-static int decode_demand(rayc__rbuf *r, rayc__resvec *d)
-{
-    memset(d, 0, sizeof *d);
-    uint8_t n = rayc__get_u8(r);
-    if (n > RAYC__RES_MAX)
-        return -1;
-    for (int i = 0; i < n; i++)
-        d->q[i] = rayc__get_f64(r);
-    return r->err ? -1 : 0;
-}
-
 /* Bind argument i of t (a ref): count the reference and wait for it if pending. */
 static int bind_ref_arg(rayc__runtime *rt, gtask *t, uint32_t i, char *err, size_t errlen)
 {
@@ -424,7 +413,7 @@ static gtask *decode_task(rayc__gcs *g, rayc__rbuf *r, char *err, size_t errlen)
     uint8_t strategy = rayc__get_u8(r), soft = rayc__get_u8(r);
     int32_t aff = rayc__get_i32(r);
     rayc__resvec d;
-    int bad = decode_demand(r, &d) != 0 || !rayc__registry_at(t->fn);
+    int bad = rayc__get_demand(r, &d) != 0 || !rayc__registry_at(t->fn);
     t->nargs = rayc__get_u32(r);
     if (!bad && !r->err && t->nargs <= r->len && t->nargs)
         t->args = calloc(t->nargs, sizeof *t->args);
@@ -582,20 +571,31 @@ int rayc__gcs_release_local(rayc__runtime *rt, const rayc__oid *ids, int n)
 
 /* ---------------------------------------------------------------- results from raylets */
 
+/* A new object in a record: [u8 where] then the value (where 0: inline) or its header and
+ * window offset (where 1: held by the sender). Returns where; *val NULL when not inline. */
+static int read_object(rayc__rbuf *r, rayc_value **val, rayc__vhdr *hdr, int64_t *off, int *oom)
+{
+    uint8_t where = rayc__get_u8(r);
+    *val = NULL;
+    *off = -1;
+    *oom = 0;
+    if (where == 0) {
+        *val = rayc__get_value(r, oom);
+    } else {
+        rayc__get_vhdr(r, hdr);
+        *off = (int64_t)rayc__get_u64(r);
+    }
+    return where;
+}
+
 static void complete_return(rayc__runtime *rt, int src, rayc__oid rid, rayc__rbuf *r)
 {
     gobj *o = rayc__gobj_find(rt->gcs, rid);
-    uint8_t where = rayc__get_u8(r);
-    rayc_value *val = NULL;
+    rayc_value *val;
     rayc__vhdr hdr;
-    int64_t off = -1;
-    int oom = 0;
-    if (where == 0) {
-        val = rayc__get_value(r, &oom);
-    } else {
-        rayc__get_vhdr(r, &hdr);
-        off = (int64_t)rayc__get_u64(r);
-    }
+    int64_t off;
+    int oom;
+    int where = read_object(r, &val, &hdr, &off, &oom);
     if (!o || o->state != RAYC__OBJ_PENDING) {
         rayc__value_unref(val); /* released while running and already gone: drop it */
         if (!o && where != 0) {
@@ -694,17 +694,11 @@ static void handle_returned(rayc__runtime *rt, int src, rayc__rbuf *r)
 static void handle_put(rayc__runtime *rt, int src, rayc__rbuf *r)
 {
     rayc__oid id = rayc__get_oid(r);
-    uint8_t where = rayc__get_u8(r);
     rayc__vhdr hdr;
-    rayc_value *val = NULL;
-    int64_t off = -1;
-    int oom = 0;
-    if (where == 0) {
-        val = rayc__get_value(r, &oom);
-    } else {
-        rayc__get_vhdr(r, &hdr);
-        off = (int64_t)rayc__get_u64(r);
-    }
+    rayc_value *val;
+    int64_t off;
+    int oom;
+    int where = read_object(r, &val, &hdr, &off, &oom);
     if (r->err || (where == 0 && !val))
         return;
     rayc__gcs_put_local(rt, id, val, src, off, &hdr);
@@ -746,7 +740,7 @@ void rayc__gcs_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec)
     case RAYC__M_RETURNED: handle_returned(rt, src, rec); break;
     case RAYC__M_RES_DELTA: {
         rayc__resvec d;
-        if (decode_demand(rec, &d) == 0) {
+        if (rayc__get_demand(rec, &d) == 0) {
             rayc__res_add(&g->view.ranks[src].avail, &d);
             g->sched_dirty = 1;
         }

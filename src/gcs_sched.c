@@ -55,23 +55,13 @@ static const uint64_t *locality(rayc__gcs *g, const gtask *t, int *touched, int 
     return *ntouched ? g->arg_bytes : NULL;
 }
 
-static void put_demand(rayc__wbuf *b, const rayc__resvec *d)
-{
-    int n = RAYC__RES_MAX;
-    while (n > 0 && d->q[n - 1] == 0)
-        n--;
-    rayc__put_u8(b, (uint8_t)n);
-    for (int i = 0; i < n; i++)
-        rayc__put_f64(b, d->q[i]);
-}
-
 static void encode_task(rayc__runtime *rt, rayc__wbuf *b, const gtask *t)
 {
     rayc__put_oid(b, t->id);
     rayc__put_u32(b, t->fn);
     rayc__put_u16(b, t->num_returns);
     rayc__put_u16(b, t->attempt);
-    put_demand(b, &t->cls->demand);
+    rayc__put_demand(b, &t->cls->demand);
     rayc__put_u32(b, t->nargs);
     for (uint32_t i = 0; i < t->nargs; i++) {
         const garg *a = &t->args[i];

@@ -253,6 +253,17 @@ void rayc__raylet_block(rayc__runtime *rt, int blocked)
         rayc__raylet_kick(rt);
 }
 
+/* Hand task t back to the control service (it is not started here) and free it. */
+static void send_returned(rayc__runtime *rt, rayc__rtask *t)
+{
+    rayc__gmsg m;
+    rayc__wbuf *b = rayc__gmsg_begin(rt, &m, RAYC__M_RETURNED);
+    rayc__put_oid(b, t->id);
+    rayc__put_u16(b, t->attempt);
+    rayc__gmsg_end(rt, &m);
+    rayc__rtask_free(t);
+}
+
 /* A worker blocked in get/wait while the worker cap is reached: hand it a runnable task to
  * run inline, so that nested task trees finish whatever the cap. NULL when not at the cap or
  * nothing can run. Caller holds rt->mu. */
@@ -273,12 +284,7 @@ void rayc__raylet_halt(rayc__runtime *rt)
         rayc__rtask *t = ray->ready_head;
         ray->ready_head = t->next;
         ray->nready--;
-        rayc__gmsg m;
-        rayc__wbuf *b = rayc__gmsg_begin(rt, &m, RAYC__M_RETURNED);
-        rayc__put_oid(b, t->id);
-        rayc__put_u16(b, t->attempt);
-        rayc__gmsg_end(rt, &m);
-        rayc__rtask_free(t);
+        send_returned(rt, t);
     }
     ray->ready_tail = NULL;
 }
@@ -315,12 +321,7 @@ int rayc__raylet_tick(rayc__runtime *rt, double now)
             ray->ready_tail = prev;
         ray->nready--;
         RAYC_LOG(RAYC__LOG_DEBUG, "spillback seq %llu", (unsigned long long)t->id.seq);
-        rayc__gmsg m;
-        rayc__wbuf *b = rayc__gmsg_begin(rt, &m, RAYC__M_RETURNED);
-        rayc__put_oid(b, t->id);
-        rayc__put_u16(b, t->attempt);
-        rayc__gmsg_end(rt, &m);
-        rayc__rtask_free(t);
+        send_returned(rt, t);
         n++;
     }
     return n;

@@ -74,10 +74,16 @@ fail:
     return NULL;
 }
 
+static void send_returned(rayc__runtime *rt, rayc__rtask *t);
+
 /* Make the task runnable: into the ready queue, and wake or start a worker. */
 static void make_ready(rayc__runtime *rt, rayc__rtask *t)
 {
     rayc__raylet *ray = rt->raylet;
+    if (ray->halted) { /* the job stopped while its arguments were on their way */
+        send_returned(rt, t);
+        return;
+    }
     t->next = NULL;
     t->queued_at = rayc__now();
     if (ray->ready_tail)
@@ -280,6 +286,7 @@ rayc__rtask *rayc__raylet_take_for_helper(rayc__runtime *rt)
 void rayc__raylet_halt(rayc__runtime *rt)
 {
     rayc__raylet *ray = rt->raylet;
+    ray->halted = 1;
     while (ray->ready_head) {
         rayc__rtask *t = ray->ready_head;
         ray->ready_head = t->next;

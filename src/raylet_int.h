@@ -23,6 +23,7 @@ struct rayc__raylet {
     int base_workers, max_workers, next_worker_id;
     uint64_t ntasks_run;
     int draining, stop, final, acked;
+    int halted;               /* the job stops: hand back tasks instead of queueing them */
 };
 
 /* The context a task function sees (public type rayc_task). */

@@ -331,7 +331,10 @@ static int init_job(rayc__runtime *rt, const rayc_config *cfg)
 static void agree_job_id(rayc__runtime *rt)
 {
     char id[64];
-    if (rt->plat.job_id[0])
+    const char *step = getenv("SLURM_STEP_ID"); /* steps of one allocation must not share */
+    if (rt->plat.job_id[0] && step && *step)
+        snprintf(id, sizeof id, "%.40s.%.20s", rt->plat.job_id, step);
+    else if (rt->plat.job_id[0])
         snprintf(id, sizeof id, "%s", rt->plat.job_id);
     else
         snprintf(id, sizeof id, "pid%ld", (long)getpid());

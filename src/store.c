@@ -233,6 +233,15 @@ static void plan_spills(rayc__runtime *rt)
     if (!s->spill_started || s->spill_broken || (double)s->held <= limit)
         return;
     double excess = (double)s->held - limit;
+    /* Cached copies nobody uses go first: they can be pulled again, and cost no write. */
+    for (sentry *e = s->lru_head, *n; e && excess > 0; e = n) {
+        n = e->next;
+        if (!e->primary && atomic_load(&e->val->refs) == 1) {
+            excess -= (double)e->hdr.nbytes;
+            rayc__store_free(rt, e->id);
+            s->st.evicted++;
+        }
+    }
     for (int pass = 0; pass < 2 && excess > 0; pass++)
         for (sentry *e = s->lru_head; e && excess > 0; e = e->next) {
             if (!e->primary || e->queued || e->in_file ||
@@ -530,6 +539,7 @@ int rayc__store_create(rayc__runtime *rt, size_t capacity, size_t budget, double
                                      "window (set RAYC_WINDOW_BYTES lower)", capacity);
     }
     s->have_win = 1;
+    s->dirty = 1; /* report the capacity once even if nothing is ever stored */
     MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win);
     return open_spill(rt);
 }

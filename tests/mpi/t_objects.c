@@ -162,15 +162,15 @@ static void test_one_copy_per_rank_and_release(void)
 
 static void test_spill(void)
 {
-    /* 32 objects of 1 MiB made on every rank: 4x each store. All come back intact. */
-    enum { PER = 1 << 20, COUNT = 32 };
+    /* 32 objects of 1 MiB made on every rank: 4x each rank's store. All come back intact. */
+    enum { PER = 1 << 20 };
     int size = rayc_size();
-    rayc_ref objs[COUNT];
+    int COUNT = 32 * size;
+    rayc_ref *objs = malloc((size_t)COUNT * sizeof *objs), *r = malloc((size_t)COUNT * sizeof *r);
     for (int i = 0; i < COUNT; i++) {
         rayc_opts o = on_rank(i % size);
         MT_OK(rayc_submit_ex(&objs[i], 1, make_bytes, RAYC_ARGS(rayc_i64(PER), rayc_i64(i)), &o));
     }
-    rayc_ref r[COUNT];
     MT_OK(rayc_wait(objs, COUNT, COUNT, 120.0, r, &(int){0}, NULL, NULL));
     usleep(300000); /* spill threads catch up */
     rayc_store_info st[16];
@@ -213,6 +213,8 @@ static void test_spill(void)
     MT_CHECK(*path && system(cmd) == 0);
     MT_OK(rayc_release(objs, COUNT));
     MT_CHECK(wait_empty(10.0));
+    free(objs);
+    free(r);
 }
 
 static void test_bigger_than_store(void)

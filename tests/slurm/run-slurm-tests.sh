@@ -474,10 +474,11 @@ done
 echo "pair: start \$(date +%s.%N)"
 bash "$jobs_src/pi.sbatch" "\$@" &
 pid=\$!
-# rayc makes its job directory \$TMPDIR/rayc-<job id> at init and removes it at shutdown.
+# rayc makes its job directory \$TMPDIR/rayc-<job id>.<step id> (srun step) at init and
+# removes it at shutdown.
 seen=no
 while kill -0 \$pid 2>/dev/null; do
-    [ -d "\$TMPDIR/rayc-\$SLURM_JOB_ID" ] && seen=yes
+    ls -d "\$TMPDIR/rayc-\$SLURM_JOB_ID".* >/dev/null 2>&1 && seen=yes
     sleep 0.05
 done
 wait \$pid

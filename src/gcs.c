@@ -203,6 +203,7 @@ static void task_record_finished(rayc__gcs *g, gtask *t, int failed)
     finished_rec *f = &g->finished[g->finished_next++ % RAYC__GCS_FINISHED_RING];
     f->id = t->id;
     f->fn = t->fn;
+    f->num_returns = t->num_returns;
     f->state = failed ? RAYC_TASK_FAILED : RAYC_TASK_FINISHED;
     f->rank = t->rank;
     f->attempt = t->attempt;
@@ -560,7 +561,9 @@ int rayc__gcs_release_local(rayc__runtime *rt, const rayc__oid *ids, int n)
             continue;
         gobj *o = rayc__gobj_find(rt->gcs, ids[i]);
         if (!o || !o->handle) {
-            rc = rayc__fail(RAYC_ERELEASED, "rayc_release: ref %d was already released", i);
+            rc = rayc__fail(RAYC_ERELEASED, "rayc_release: ref (rank %u, seq %llu, index %u) "
+                            "was already released", ids[i].rank, (unsigned long long)ids[i].seq,
+                            ids[i].idx);
             continue;
         }
         o->handle = 0;

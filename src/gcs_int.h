@@ -80,6 +80,7 @@ typedef struct fnstat {
 typedef struct finished_rec {
     rayc__oid id;
     uint32_t fn;
+    uint16_t num_returns;
     uint8_t state;
     int32_t rank;
     uint16_t attempt;

@@ -316,13 +316,13 @@ int rayc__gcs_task_state(rayc__runtime *rt, rayc__oid id, rayc_task_state *out)
     return 0;
 }
 
-static void task_info(rayc_task_info *ti, rayc__oid id, uint32_t fn, int state, int rank,
-                      int attempt)
+static void task_info(rayc_task_info *ti, rayc__oid id, uint32_t fn, int nret, int state,
+                      int rank, int attempt)
 {
     rayc__oid first = {id.seq, id.rank, 1};
     const rayc__fn_entry *e = rayc__registry_at(fn);
     memset(ti, 0, sizeof *ti);
-    ti->ref = rayc__ref_of_oid(first);
+    ti->ref = nret ? rayc__ref_of_oid(first) : RAYC_NULL_REF;
     snprintf(ti->name, sizeof ti->name, "%s", e ? e->name : "?");
     ti->state = (rayc_task_state)state;
     ti->rank = rank;
@@ -337,11 +337,11 @@ int rayc__gcs_list_tasks(rayc__runtime *rt, rayc_task_info *out, int max, int *n
     for (uint64_t i = first; i < g->finished_next; i++, k++) {
         finished_rec *f = &g->finished[i % RAYC__GCS_FINISHED_RING];
         if (k < max)
-            task_info(&out[k], f->id, f->fn, f->state, f->rank, f->attempt);
+            task_info(&out[k], f->id, f->fn, f->num_returns, f->state, f->rank, f->attempt);
     }
     for (gtask *t = g->live_head; t; t = t->live_next, k++)
         if (k < max)
-            task_info(&out[k], t->id, t->fn, t->state, t->rank, t->attempt);
+            task_info(&out[k], t->id, t->fn, t->num_returns, t->state, t->rank, t->attempt);
     *n = k;
     return 0;
 }

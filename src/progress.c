@@ -31,6 +31,7 @@
 typedef struct send_slot {
     MPI_Request req;
     rayc__wbuf buf;
+    int dest;
 } send_slot;
 
 typedef struct progress_state {
@@ -149,7 +150,7 @@ static int phase_send(rayc__runtime *rt, progress_state *ps)
         s->buf = rt->out[d];
         rayc__wbuf_init(&rt->out[d]);
         s->req = MPI_REQUEST_NULL;
-        s->buf.oom = d; /* remember the destination until the send is posted */
+        s->dest = d;
         n++;
     }
     pthread_mutex_unlock(&rt->mu);
@@ -157,9 +158,8 @@ static int phase_send(rayc__runtime *rt, progress_state *ps)
         MPI_Win_sync(rayc__store_window(rt));
     for (int i = ps->nsends - n; i < ps->nsends; i++) {
         send_slot *s = &ps->sends[i];
-        int dest = s->buf.oom;
-        s->buf.oom = 0;
-        MPI_Isend(s->buf.p, (int)s->buf.len, MPI_BYTE, dest, RAYC__TAG_CTRL, rt->ctrl, &s->req);
+        MPI_Isend(s->buf.p, (int)s->buf.len, MPI_BYTE, s->dest, RAYC__TAG_CTRL, rt->ctrl,
+                  &s->req);
     }
     return n;
 }

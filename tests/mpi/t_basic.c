@@ -46,6 +46,13 @@ static int sum_array(rayc_task *t)
 }
 RAYC_REMOTE(sum_array);
 
+static int noret(rayc_task *t)
+{
+    (void)t;
+    return 0;
+}
+RAYC_REMOTE(noret, .num_returns = 0);
+
 static int not_registered(rayc_task *t)
 {
     return rayc_return_i64(t, 0, 1);
@@ -194,6 +201,7 @@ static void test_bad_input(void)
     MT_OK(rayc_release(&r, 1));
     MT_CHECK(rayc_get_i64(&r, 1, &v, 1.0) == RAYC_ERELEASED);
     MT_CHECK(rayc_release(&r, 1) == RAYC_ERELEASED);
+    MT_CHECK(strstr(rayc_last_error(), "seq") != NULL); /* names the ref */
     MT_CHECK(rayc_submit(&two[0], add, RAYC_ARGS(rayc_refarg(r), rayc_i64(1))) == RAYC_ERELEASED);
     /* NULLs and nonsense */
     MT_CHECK(rayc_get(NULL, 1, NULL, 1.0) == RAYC_EINVAL);
@@ -232,6 +240,21 @@ static void test_cluster_view(void)
     int nt = 0;
     MT_OK(rayc_list_tasks(ti, 8, &nt));
     MT_CHECK(nt > 0 && ti[0].name[0]);
+    /* a task without returns is listed with RAYC_NULL_REF */
+    MT_OK(rayc_submit_ex(NULL, 0, noret, RAYC_NO_ARGS, NULL));
+    rayc_task_info *all = calloc(8192, sizeof *all);
+    int found = 0;
+    for (int tries = 0; tries < 200 && !found; tries++) {
+        MT_OK(rayc_list_tasks(all, 8192, &nt));
+        for (int i = 0; i < nt && i < 8192; i++)
+            if (strcmp(all[i].name, "noret") == 0 && all[i].state == RAYC_TASK_FINISHED) {
+                rayc_ref none = RAYC_NULL_REF;
+                found = memcmp(&all[i].ref, &none, sizeof none) == 0 ? 1 : -1;
+            }
+        usleep(5000);
+    }
+    MT_CHECK(found == 1);
+    free(all);
 }
 
 int main(int argc, char **argv)

@@ -313,8 +313,11 @@ int rayc__raylet_tick(rayc__runtime *rt, double now)
             rayc__gmsg_end(rt, &m);
             n++;
         }
-    if (ray->draining)
-        return 0;
+    /* Hand back queued tasks only when this raylet is stalled (no task started for the
+     * spillback time: its workers are held by long tasks), not while it works through a
+     * deep queue of short ones. */
+    if (ray->draining || now - ray->last_start < SPILLBACK_AFTER)
+        return n;
     rayc__rtask **pp = &ray->ready_head, *prev = NULL;
     while (*pp) {
         rayc__rtask *t = *pp;
@@ -416,6 +419,7 @@ void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
     RAYC_LOG(RAYC__LOG_DEBUG, "start seq %llu", (unsigned long long)t->id.seq);
     double t0 = rayc__now();
     t->started_at = t0; /* reported as RUNNING by rayc__raylet_tick if it lasts */
+    ray->last_start = t0;
     t->run_prev = NULL;
     t->run_next = ray->running;
     if (ray->running)

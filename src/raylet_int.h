@@ -14,6 +14,7 @@ struct rayc__raylet {
     int ngpus;
     rayc__rtask *ready_head, *ready_tail; /* arguments here, waiting for resources */
     rayc__rtask *running;                 /* started, not finished (STARTED reports) */
+    double last_start;                    /* when a worker last started a task */
     uint32_t nready;
     pthread_cond_t cv;      /* idle workers wait here */
     pthread_cond_t exit_cv; /* a worker left */

@@ -142,12 +142,11 @@ static void fail_infeasible(rayc__runtime *rt, gtask *t)
 {
     char msg[256];
     const rayc__resvec *d = &t->cls->demand;
+    int hard = t->cls->strategy == RAYC__SCHED_AFFINITY && !t->cls->soft;
     snprintf(msg, sizeof msg,
-             "task '%s' is infeasible: no rank can ever provide %g CPU, %g GPU, %g bytes of "
-             "memory%s%s",
-             rayc__registry_at(t->fn)->name, d->q[RAYC__RES_CPU], d->q[RAYC__RES_GPU],
-             d->q[RAYC__RES_MEM], t->cls->strategy == RAYC__SCHED_AFFINITY ? " on rank " : "",
-             t->cls->strategy == RAYC__SCHED_AFFINITY ? "(its hard affinity)" : "");
+             "task '%s' is infeasible: %s can ever provide %g CPU, %g GPU, %g bytes of memory",
+             rayc__registry_at(t->fn)->name, hard ? "its hard-affinity rank never" : "no rank",
+             d->q[RAYC__RES_CPU], d->q[RAYC__RES_GPU], d->q[RAYC__RES_MEM]);
     rayc__task_fail_all(rt, t, msg);
 }
 

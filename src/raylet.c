@@ -209,17 +209,20 @@ static void *worker_main(void *arg);
 void rayc__raylet_kick(rayc__runtime *rt)
 {
     rayc__raylet *ray = rt->raylet;
-    if (ray->draining || !ray->ready_head || ray->nspinning > 0 || !has_runnable(ray))
-        return; /* a spinning worker sees ready_gen move and takes it */
-    if (ray->nidle > ray->nwaking) {
+    /* A spinning worker sees ready_gen move and takes the task itself. A worker still
+     * starting will take one (and kick again after it): start one at a time so that a burst
+     * of submissions does not start a thread per task. Decide whether anything could be done
+     * before scanning the queue: this runs for every task made ready. */
+    int can_wake = ray->nidle > ray->nwaking;
+    int can_start = ray->nworkers < ray->max_workers && ray->nstarting == 0;
+    if (ray->draining || !ray->ready_head || ray->nspinning > 0 || (!can_wake && !can_start) ||
+        !has_runnable(ray))
+        return;
+    if (can_wake) {
         ray->nwaking++;
         pthread_cond_signal(&ray->cv);
         return;
     }
-    /* A worker still starting will take a task (and kick again after it): start one at a
-     * time so that a burst of submissions does not start a thread per task. */
-    if (ray->nworkers >= ray->max_workers || ray->nstarting > 0)
-        return;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -549,11 +552,6 @@ void rayc__raylet_join_workers(rayc__runtime *rt)
     pthread_cond_broadcast(&ray->cv);
     while (ray->nworkers > 0)
         pthread_cond_wait(&ray->exit_cv, &rt->mu);
-}
-
-int rayc__raylet_num_workers(rayc__runtime *rt)
-{
-    return rt->raylet ? rt->raylet->nworkers : 0;
 }
 
 void rayc__raylet_destroy(rayc__runtime *rt)

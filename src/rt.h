@@ -247,14 +247,12 @@ void rayc__raylet_halt(rayc__runtime *rt);
 void rayc__raylet_join_workers(rayc__runtime *rt);
 /* A worker blocks in get/wait: give its CPUs back (or take them again). */
 void rayc__raylet_block(rayc__runtime *rt, int blocked);
-int rayc__raylet_num_workers(rayc__runtime *rt);
 /* Local object store (store.c): primary copies made here and cached copies pulled here. */
 int rayc__store_put(rayc__runtime *rt, rayc__oid id, rayc_value *val); /* primary; takes ref */
 rayc_value *rayc__store_get(rayc__runtime *rt, rayc__oid id);         /* new ref, restores */
 void rayc__store_free(rayc__runtime *rt, rayc__oid id);
 void rayc__rtask_free(rayc__rtask *t);
-/* Encode / decode a RAYC__M_TASK record. */
-void rayc__rtask_encode(rayc__wbuf *b, const rayc__rtask *t);
+/* Decode a RAYC__M_TASK record (encoded by gcs_sched.c). */
 rayc__rtask *rayc__rtask_decode(rayc__rbuf *r);
 
 /* Messages for the control service from this rank: on rank 0 the record is handled when it

@@ -29,7 +29,7 @@ if ((${#missing[@]})); then
     echo "setup.sh: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt-get install -y -q "${missing[@]}" # with recommends, as tested
 fi
 [ "${1:-}" = "--deps" ] && exit 0
 

@@ -411,7 +411,13 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
     rayc__runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
-    pthread_mutex_init(&rt->mu, NULL);
+    /* Adaptive: a thread that finds the lock taken spins a little before it sleeps in the
+     * kernel. Holders keep it for microseconds, so most waits end without a futex call. */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&rt->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&rt->progress_cv, NULL);
     atomic_init(&rt->next_seq, 1);
     rt->t_init = rayc__now();

@@ -28,7 +28,7 @@ static void class_slack(rayc__gcs *g, const gclass *c, rayc__resvec *slack)
      * function's measured run time (2 before any measurement), capped by what hand-backs
      * taught: each quarters the cap; it doubles back every 100 ms without one. */
     double depth = s->n ? 1e-3 / (s->avg > 1e-6 ? s->avg : 1e-6) : 2;
-    double now = rayc__now();
+    double now = s->depth_cap < 256 ? rayc__now() : 0; /* the clock only while recovering */
     while (s->depth_cap < 256 && now - s->returned_at > 0.1) {
         s->depth_cap = s->depth_cap < 1 ? 1 : 2 * s->depth_cap;
         s->returned_at += 0.1;

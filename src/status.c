@@ -50,6 +50,10 @@ int rayc__fail(int status, const char *fmt, ...)
 
 int rayc__fail_msg(int status, const char *msg)
 {
-    snprintf(last_error, sizeof last_error, "%s", msg);
+    size_t n = strlen(msg);
+    if (n >= sizeof last_error)
+        n = sizeof last_error - 1;
+    memmove(last_error, msg, n); /* msg may be last_error itself */
+    last_error[n] = 0;
     return status;
 }

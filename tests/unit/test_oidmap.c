@@ -222,11 +222,13 @@ static int wrap_keys(rayc__oid *keys, int max)
 {
     const size_t homes[] = {61, 62, 62, 63, 63, 63, 0, 0, 1, 2};
     int n = 0;
-    uint64_t seq = 1;
+    uint64_t c = 2; /* candidate c is the key (seq c / 2, index c % 2): every home occurs */
     for (size_t h = 0; h < sizeof homes / sizeof homes[0] && n < max; h++) {
-        while ((size_t)(rayc__oid_hash(oid(seq, 1, 0)) & 63) != homes[h])
-            seq++;
-        keys[n++] = oid(seq++, 1, 0);
+        while ((size_t)(rayc__oid_hash(oid(c / 2, 1, (uint32_t)(c % 2))) & 63) != homes[h] &&
+               c < 100000)
+            c++;
+        keys[n++] = oid(c / 2, 1, (uint32_t)(c % 2));
+        c++;
     }
     return n;
 }
@@ -362,6 +364,52 @@ static void test_random_vs_shadow(void)
     rayc__oidmap_free(&m);
 }
 
+/* The runtime's workload: several ranks each making ids in sequence (tasks with one or three
+ * returns, puts), a sliding window of them live. Lookups must stay short: on average under
+ * two probes, and no probe run longer than 32 slots. */
+static void test_sequential_ids_probe_short(void)
+{
+    rayc__oidmap m;
+    rayc__oidmap_init(&m);
+    uint64_t seq[4] = {1, 1, 1, 1};
+    rayc__oid live[4096];
+    size_t nlive = 0, head = 0;
+    int bad = 0;
+    for (int step = 0; step < 60000; step++) {
+        uint32_t r = (uint32_t)(step % 4);
+        uint32_t nret = step % 7 == 0 ? 3 : step % 5 == 0 ? 0 : 1; /* 0: a put (index 0) */
+        uint64_t s = seq[r]++;
+        for (uint32_t i = nret ? 1 : 0; i <= nret; i++) {
+            rayc__oid k = oid(s, r, i);
+            if (rayc__oidmap_put(&m, k, &m) != 0)
+                bad++;
+            if (nlive == 4096) { /* release the oldest */
+                if (rayc__oidmap_del(&m, live[head]) != &m)
+                    bad++;
+                live[head] = k;
+                head = (head + 1) % 4096;
+            } else {
+                live[nlive++] = k;
+            }
+        }
+    }
+    size_t total = 0, longest = 0;
+    for (size_t i = 0; i < nlive; i++) {
+        size_t h = home_of(&m, live[i]), d = 0;
+        while (!rayc__oid_eq(m.slots[(h + d) & (m.cap - 1)].key, live[i]) && d < m.cap)
+            d++;
+        total += d + 1;
+        if (d + 1 > longest)
+            longest = d + 1;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(m.count, nlive);
+    CU_ASSERT(total < 2 * nlive);
+    CU_ASSERT(longest <= 32);
+    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
+    rayc__oidmap_free(&m);
+}
+
 int main(void)
 {
     static const struct {
@@ -374,6 +422,7 @@ int main(void)
         {"iteration visits each key once", test_iteration},
         {"backward shift across the wrap-around", test_backward_shift_wraparound},
         {"200k random ops vs shadow model", test_random_vs_shadow},
+        {"ids made in sequence probe short", test_sequential_ids_probe_short},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;

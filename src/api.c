@@ -36,14 +36,6 @@ rayc__runtime *rayc__usable(const char *fn, int driver_only)
     return rt;
 }
 
-/* Rank 0 encodes submissions in a per-thread buffer kept between calls. */
-static _Thread_local rayc__wbuf spec;
-
-void rayc__api_thread_exit(void)
-{
-    rayc__wbuf_free(&spec);
-}
-
 /* ---------------------------------------------------------------- options */
 
 typedef struct eff_opts {
@@ -180,6 +172,35 @@ static void encode_spec(rayc__wbuf *b, rayc__oid id, const rayc__fn_entry *e,
     }
 }
 
+/* Rank 0's submission as the control service's task record (no encoding); NULL when out of
+ * memory. Small by-value arguments are copied; large ones were put as bigid. */
+static gtask *direct_task(rayc__runtime *rt, rayc__oid id, const rayc__fn_entry *e,
+                          const eff_opts *eo, const rayc_arg *args, int nargs,
+                          const rayc__oid *big)
+{
+    (void)rt;
+    gtask *t = rayc__gtask_new((uint32_t)nargs);
+    if (!t)
+        return NULL;
+    t->id = id;
+    t->fn = (uint32_t)e->index;
+    t->num_returns = (uint16_t)eo->o.num_returns;
+    t->max_retries = (uint16_t)eo->o.max_retries;
+    for (int i = 0; i < nargs; i++) {
+        if (args[i].kind == RAYC_ARG_REF || !rayc__oid_is_null(big[i])) {
+            t->args[i].id = args[i].kind == RAYC_ARG_REF ? rayc__oid_of_ref(args[i].ref) : big[i];
+            continue;
+        }
+        rayc__vhdr h;
+        rayc__arg_check(&args[i], &h);
+        if (!(t->args[i].val = rayc__value_new(&h, rayc__arg_data(&args[i])))) {
+            rayc__gtask_free(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
 /* A copy of a checked value argument: large ones straight into the object store. */
 static rayc_value *copy_value(rayc__runtime *rt, const rayc_arg *a, const rayc__vhdr *h)
 {
@@ -225,10 +246,10 @@ static int submit_locked(rayc__runtime *rt, rayc__oid id, const rayc__fn_entry *
         rayc__gmsg m;
         rayc__wbuf *b;
         if (rt->rank == 0) {
-            rayc__wbuf_reset(&spec);
-            encode_spec(&spec, id, e, eo, args, nargs, bigid);
-            rc = spec.oom ? rayc__fail(RAYC_ENOMEM, "rayc_submit: out of memory")
-                          : rayc__gcs_submit_local(rt, spec.p, spec.len);
+            gtask *t = direct_task(rt, id, e, eo, args, nargs, bigid);
+            rc = !t ? rayc__fail(RAYC_ENOMEM, "rayc_submit: out of memory")
+                    : rayc__gcs_submit_direct(rt, t, &eo->demand, eo->o.strategy,
+                                              eo->o.affinity_rank, eo->o.affinity_soft != 0);
         } else {
             b = rayc__gmsg_begin(rt, &m, RAYC__M_SUBMIT);
             encode_spec(b, id, e, eo, args, nargs, bigid);

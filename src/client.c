@@ -32,7 +32,6 @@ static _Thread_local int scratch_busy;
 void rayc__thread_exit(void)
 {
     rayc__wbuf_free(&scratch);
-    rayc__api_thread_exit();
 }
 
 rayc__wbuf *rayc__gmsg_begin(rayc__runtime *rt, rayc__gmsg *m, uint8_t type)

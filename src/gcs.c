@@ -247,7 +247,6 @@ static void task_end(rayc__runtime *rt, gtask *t, int failed)
     }
     rayc__oidmap_del(&g->tasks, t->id);
     task_unlink_live(g, t);
-    free(t->args);
     free(t);
 }
 
@@ -400,43 +399,64 @@ static int bind_ref_arg(rayc__runtime *rt, gtask *t, uint32_t i, char *err, size
     return 0;
 }
 
+gtask *rayc__gtask_new(uint32_t nargs)
+{
+    gtask *t = calloc(1, sizeof *t + (size_t)nargs * sizeof(garg)); /* arguments follow */
+    if (!t)
+        return NULL;
+    t->nargs = nargs;
+    t->args = nargs ? (garg *)(t + 1) : NULL;
+    t->attempt = 1;
+    t->rank = -1;
+    return t;
+}
+
+void rayc__gtask_free(gtask *t)
+{
+    for (uint32_t i = 0; t && i < t->nargs; i++)
+        rayc__value_unref(t->args[i].val);
+    free(t);
+}
+
 static gtask *decode_task(rayc__gcs *g, rayc__rbuf *r, char *err, size_t errlen)
 {
-    gtask *t = calloc(1, sizeof *t);
+    rayc__oid id = rayc__get_oid(r);
+    uint32_t fn = rayc__get_u32(r);
+    uint16_t num_returns = rayc__get_u16(r), max_retries = rayc__get_u16(r);
+    uint8_t strategy = rayc__get_u8(r), soft = rayc__get_u8(r);
+    int32_t aff = rayc__get_i32(r);
+    rayc__resvec d;
+    int bad = rayc__get_demand(r, &d) != 0 || !rayc__registry_at(fn);
+    uint32_t nargs = rayc__get_u32(r);
+    if (bad || r->err || nargs > r->len) {
+        snprintf(err, errlen, "malformed task submission");
+        return NULL;
+    }
+    gtask *t = rayc__gtask_new(nargs);
     if (!t) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    t->id = rayc__get_oid(r);
-    t->fn = rayc__get_u32(r);
-    t->num_returns = rayc__get_u16(r);
-    t->max_retries = rayc__get_u16(r);
-    uint8_t strategy = rayc__get_u8(r), soft = rayc__get_u8(r);
-    int32_t aff = rayc__get_i32(r);
-    rayc__resvec d;
-    int bad = rayc__get_demand(r, &d) != 0 || !rayc__registry_at(t->fn);
-    t->nargs = rayc__get_u32(r);
-    if (!bad && !r->err && t->nargs <= r->len && t->nargs)
-        t->args = calloc(t->nargs, sizeof *t->args);
-    for (uint32_t i = 0; !bad && t->args && i < t->nargs && !r->err; i++) {
+    t->id = id;
+    t->fn = fn;
+    t->num_returns = num_returns;
+    t->max_retries = max_retries;
+    for (uint32_t i = 0; i < t->nargs && !r->err; i++) {
         uint8_t kind = rayc__get_u8(r);
         int oom;
-        if (kind == RAYC_ARG_VALUE)
-            t->args[i].val = rayc__get_value(r, &oom);
-        else
+        if (kind == RAYC_ARG_VALUE) {
+            if (!(t->args[i].val = rayc__get_value(r, &oom)))
+                r->err = 1;
+        } else {
             t->args[i].id = rayc__get_oid(r);
+        }
     }
-    if (bad || r->err || (t->nargs && !t->args)) {
+    if (r->err) {
         snprintf(err, errlen, "malformed task submission");
-        for (uint32_t i = 0; t->args && i < t->nargs; i++)
-            rayc__value_unref(t->args[i].val);
-        free(t->args);
-        free(t);
+        rayc__gtask_free(t);
         return NULL;
     }
     t->cls = class_get(g, t->fn, &d, strategy, aff, soft);
-    t->attempt = 1;
-    t->rank = -1;
     return t;
 }
 
@@ -469,20 +489,14 @@ static int make_returns(rayc__gcs *g, gtask *t)
     return 0;
 }
 
-/* Submit from an encoded spec. Returns 0 or an error (rank 0 callers get it synchronously;
- * remote submitters see it as the failure of the task's returns). */
-static int gcs_submit(rayc__runtime *rt, rayc__rbuf *r, char *err, size_t errlen)
+/* Enter task t (its class set; takes ownership). Returns 0 or an error (rank 0 callers get it
+ * synchronously; remote submitters see it as the failure of the task's returns). */
+static int submit_task(rayc__runtime *rt, gtask *t, char *err, size_t errlen)
 {
     rayc__gcs *g = rt->gcs;
-    gtask *t = decode_task(g, r, err, errlen);
-    if (!t)
-        return RAYC_EINVAL;
     if (!t->cls || make_returns(g, t) != 0 || rayc__oidmap_put(&g->tasks, t->id, t) != 0) {
         snprintf(err, errlen, "out of memory");
-        for (uint32_t i = 0; i < t->nargs; i++)
-            rayc__value_unref(t->args[i].val);
-        free(t->args);
-        free(t);
+        rayc__gtask_free(t);
         return RAYC_ENOMEM;
     }
     task_link_live(g, t);
@@ -525,12 +539,12 @@ static int gcs_submit(rayc__runtime *rt, rayc__rbuf *r, char *err, size_t errlen
     return 0;
 }
 
-int rayc__gcs_submit_local(rayc__runtime *rt, const uint8_t *spec, size_t len)
+int rayc__gcs_submit_direct(rayc__runtime *rt, gtask *t, const rayc__resvec *demand,
+                            int strategy, int32_t affinity, int soft)
 {
     char err[512];
-    rayc__rbuf r;
-    rayc__rbuf_init(&r, spec, len);
-    int rc = gcs_submit(rt, &r, err, sizeof err);
+    t->cls = class_get(rt->gcs, t->fn, demand, strategy, affinity, soft);
+    int rc = submit_task(rt, t, err, sizeof err);
     rayc__gcs_schedule(rt);
     return rc ? rayc__fail(rc, "rayc_submit: %s", err) : 0;
 }
@@ -591,17 +605,14 @@ static int read_object(rayc__rbuf *r, rayc_value **val, rayc__vhdr *hdr, int64_t
     return where;
 }
 
-static void complete_return(rayc__runtime *rt, int src, rayc__oid rid, rayc__rbuf *r)
+/* Return rid of a finished task: inline value val (owned), or held by src at off. */
+static void complete_return(rayc__runtime *rt, int src, rayc__oid rid, rayc_value *val,
+                            const rayc__vhdr *hdr, int64_t off, const char *bad)
 {
     gobj *o = rayc__gobj_find(rt->gcs, rid);
-    rayc_value *val;
-    rayc__vhdr hdr;
-    int64_t off;
-    int oom;
-    int where = read_object(r, &val, &hdr, &off, &oom);
     if (!o || o->state != RAYC__OBJ_PENDING) {
         rayc__value_unref(val); /* released while running and already gone: drop it */
-        if (!o && where != 0) {
+        if (!o && !val && !bad) {
             size_t at;
             rayc__wbuf *b = rayc__msg_begin(rt, src, RAYC__M_FREE, &at);
             rayc__put_u32(b, 1);
@@ -610,15 +621,15 @@ static void complete_return(rayc__runtime *rt, int src, rayc__oid rid, rayc__rbu
         }
         return;
     }
-    if (where == 0 && !val) {
+    if (bad) {
         o->state = RAYC__OBJ_FAILED;
-        o->err = strdup(oom ? "out of memory receiving a result" : "malformed result");
+        o->err = strdup(bad);
     } else {
         o->state = RAYC__OBJ_READY;
         o->val = val;
         o->loc = val ? -1 : src;
         o->off = val ? -1 : off;
-        o->hdr = val ? val->h : hdr;
+        o->hdr = val ? val->h : *hdr;
     }
     obj_completed(rt, o);
 }
@@ -630,6 +641,29 @@ static void fn_record_duration(rayc__gcs *g, uint32_t fn, double dur)
     s->n++;
 }
 
+/* A DONE from rank src: the task if it is current, with its resources given back. */
+static gtask *done_task(rayc__runtime *rt, int src, rayc__oid tid, uint16_t attempt, double dur)
+{
+    rayc__gcs *g = rt->gcs;
+    gtask *t = rayc__oidmap_get(&g->tasks, tid);
+    if (!t || t->attempt != attempt || t->rank != src)
+        return NULL; /* stale (cancelled) */
+    rayc__uncharge(&g->view, src, &t->cls->demand);
+    g->sched_dirty = 1;
+    fn_record_duration(g, t->fn, dur);
+    return t;
+}
+
+/* Task t ended with its returns made: record it, then complete each return. */
+static void done_ok(rayc__runtime *rt, int src, gtask *t, double dur)
+{
+    rayc__gcs *g = rt->gcs;
+    t->state = RAYC_TASK_FINISHED;
+    g->nfinished++;
+    g->busy[src] += dur;
+    task_end(rt, t, 0);
+}
+
 static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
 {
     rayc__gcs *g = rt->gcs;
@@ -637,13 +671,8 @@ static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
     uint16_t attempt = rayc__get_u16(r);
     int32_t status = rayc__get_i32(r);
     double dur = rayc__get_f64(r);
-    gtask *t = rayc__oidmap_get(&g->tasks, tid);
-    if (!t || t->attempt != attempt || t->rank != src)
-        return; /* stale (cancelled) */
-    rayc__uncharge(&g->view, src, &t->cls->demand);
-    g->sched_dirty = 1;
-    fn_record_duration(g, t->fn, dur);
-    if (status != 0) {
+    gtask *t = done_task(rt, src, tid, attempt, dur);
+    if (t && status != 0) {
         char msg[1024];
         rayc__get_str(r, msg, sizeof msg);
         if (t->attempt <= t->max_retries && status != RAYC_ECANCELLED && !g->stopped &&
@@ -658,15 +687,39 @@ static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
         rayc__task_fail_all(rt, t, msg);
         return;
     }
+    if (!t)
+        return;
     uint16_t nret = rayc__get_u16(r);
-    t->state = RAYC_TASK_FINISHED;
-    g->nfinished++;
-    g->busy[src] += dur;
-    task_end(rt, t, 0);
+    done_ok(rt, src, t, dur);
     for (uint32_t i = 1; i <= nret && !r->err; i++) {
         rayc__oid rid = {tid.seq, tid.rank, i};
-        complete_return(rt, src, rid, r);
+        rayc_value *val;
+        rayc__vhdr hdr;
+        int64_t off;
+        int oom;
+        int where = read_object(r, &val, &hdr, &off, &oom);
+        const char *bad = where == 0 && !val ? oom ? "out of memory receiving a result"
+                                                   : "malformed result"
+                                             : NULL;
+        complete_return(rt, src, rid, val, &hdr, off, bad);
     }
+}
+
+void rayc__gcs_done_local(rayc__runtime *rt, rayc__oid tid, uint16_t attempt, double dur,
+                          uint16_t nret, rayc_value **vals, const rayc__vhdr *hdrs,
+                          const int64_t *offs)
+{
+    gtask *t = done_task(rt, 0, tid, attempt, dur);
+    if (t)
+        done_ok(rt, 0, t, dur);
+    for (uint32_t i = 1; i <= nret; i++) {
+        rayc__oid rid = {tid.seq, tid.rank, i};
+        if (t)
+            complete_return(rt, 0, rid, vals[i - 1], &hdrs[i - 1], offs[i - 1], NULL);
+        else
+            rayc__value_unref(vals[i - 1]);
+    }
+    rayc__gcs_schedule(rt);
 }
 
 static void handle_returned(rayc__runtime *rt, int src, rayc__rbuf *r)
@@ -723,7 +776,8 @@ static void handle_release(rayc__runtime *rt, rayc__rbuf *r)
 static void handle_remote_submit(rayc__runtime *rt, rayc__rbuf *r)
 {
     char err[512];
-    if (gcs_submit(rt, r, err, sizeof err) != 0)
+    gtask *t = decode_task(rt->gcs, r, err, sizeof err);
+    if (!t || submit_task(rt, t, err, sizeof err) != 0)
         RAYC_LOG(RAYC__LOG_DEBUG, "remote submit failed: %s", err);
 }
 
@@ -804,10 +858,7 @@ void rayc__gcs_destroy(rayc__runtime *rt)
     size_t pos = 0;
     gtask *t;
     while ((t = rayc__oidmap_next(&g->tasks, &pos, NULL))) {
-        for (uint32_t i = 0; i < t->nargs; i++)
-            rayc__value_unref(t->args[i].val);
-        free(t->args);
-        free(t);
+        rayc__gtask_free(t);
     }
     pos = 0;
     gobj *o;

@@ -132,6 +132,14 @@ struct rayc__gcs {
 };
 
 gobj *rayc__gobj_find(rayc__gcs *g, rayc__oid id);
+/* A task record with room for nargs arguments (zeroed; attempt 1, not dispatched), and its
+ * release (argument values included). */
+gtask *rayc__gtask_new(uint32_t nargs);
+void rayc__gtask_free(gtask *t);
+/* Rank 0's submission without encoding: t has id, fn, returns, retries and arguments set;
+ * takes ownership of t whatever the outcome. 0 or an error with message. */
+int rayc__gcs_submit_direct(rayc__runtime *rt, gtask *t, const rayc__resvec *demand,
+                            int strategy, int32_t affinity, int soft);
 void rayc__gobj_unref(rayc__runtime *rt, gobj *o);
 void rayc__task_fail_all(rayc__runtime *rt, gtask *t, const char *msg);
 void rayc__task_fail_status(rayc__runtime *rt, gtask *t, int status, const char *msg);

@@ -212,12 +212,15 @@ int rayc__gcs_create(rayc__runtime *rt);
 void rayc__gcs_destroy(rayc__runtime *rt);
 /* Handle one record addressed to the control service from rank src. */
 void rayc__gcs_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec);
-/* Local (rank 0) entry points used by client.c and raylet.c. The spec encoding is the same as
- * the SUBMIT record so local and remote submissions share one decoder. */
-int rayc__gcs_submit_local(rayc__runtime *rt, const uint8_t *spec, size_t len);
+/* Local (rank 0) entry points used by client.c and raylet.c (submission: gcs_int.h). */
 int rayc__gcs_put_local(rayc__runtime *rt, rayc__oid id, rayc_value *val, int loc,
                         int64_t off, const rayc__vhdr *hdr);
 int rayc__gcs_release_local(rayc__runtime *rt, const rayc__oid *ids, int n);
+/* Rank 0's own task tid ended well: return i is the inline value vals[i] (owned; NULL when
+ * the return is held in this rank's store at offs[i] with header hdrs[i]). */
+void rayc__gcs_done_local(rayc__runtime *rt, rayc__oid tid, uint16_t attempt, double dur,
+                          uint16_t nret, rayc_value **vals, const rayc__vhdr *hdrs,
+                          const int64_t *offs);
 int rayc__gcs_get_local(rayc__runtime *rt, rayc__op *op);
 void rayc__gcs_cancel_local(rayc__runtime *rt, rayc__op *op);
 int rayc__gcs_task_state(rayc__runtime *rt, rayc__oid id, rayc_task_state *out);
@@ -276,7 +279,6 @@ void rayc__op_complete(rayc__runtime *rt, rayc__op *op);
  * once, elsewhere it is queued for rank 0. Caller holds rt->mu. */
 /* Free this thread's scratch buffers (a worker or progress thread that ends). */
 void rayc__thread_exit(void);
-void rayc__api_thread_exit(void);
 /* The task running on this thread (NULL outside tasks). */
 extern _Thread_local struct rayc_task *rayc__cur_task;
 /* Refs made inside a task are released when it ends unless released before. */

@@ -131,16 +131,64 @@ static void check_returns(struct rayc_task *ctx)
         }
 }
 
+/* Rank 0: hand the returns to the control service as they are (no record to encode). */
+static void done_local(rayc__runtime *rt, struct rayc_task *ctx, double dur)
+{
+    uint32_t n = ctx->task->num_returns;
+    rayc_value *vbuf[8];
+    rayc__vhdr hbuf[8] = {{0}};
+    int64_t obuf[8] = {0};
+    rayc_value **vals = n <= 8 ? vbuf : malloc(n * sizeof *vals);
+    rayc__vhdr *hdrs = n <= 8 ? hbuf : malloc(n * sizeof *hdrs);
+    int64_t *offs = n <= 8 ? obuf : malloc(n * sizeof *offs);
+    if (!vals || !hdrs || !offs) {
+        if (vals != vbuf)
+            free(vals);
+        if (hdrs != hbuf)
+            free(hdrs);
+        if (offs != obuf)
+            free(offs);
+        ctx->failed = 1;
+        ctx->fail_status = RAYC_ENOMEM;
+        snprintf(ctx->failmsg, sizeof ctx->failmsg, "out of memory reporting %u returns", n);
+        rayc__task_finish(rt, ctx, RAYC_ENOMEM, dur);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        rayc__oid rid = {ctx->task->id.seq, ctx->task->id.rank, i + 1};
+        rayc_value *v = ctx->rets[i];
+        int is_inline = 1;
+        if (rayc__publish(rt, rid, rayc__value_ref(v), &is_inline, ctx->fn->name) != 0)
+            is_inline = 1; /* the store refused it: keep it with the control service */
+        hdrs[i] = v->h;
+        offs[i] = is_inline ? -1 : rayc__store_offset(rt, v);
+        vals[i] = is_inline ? v : NULL; /* the reference taken above goes with it */
+    }
+    rayc__gcs_done_local(rt, ctx->task->id, ctx->task->attempt, dur, (uint16_t)n, vals, hdrs,
+                         offs);
+    if (vals != vbuf)
+        free(vals);
+    if (hdrs != hbuf)
+        free(hdrs);
+    if (offs != obuf)
+        free(offs);
+}
+
 void rayc__task_finish(rayc__runtime *rt, struct rayc_task *ctx, int rc, double dur)
 {
     rayc__task_release_tracked(rt, ctx);
     if (rc == 0 && !ctx->task->fetch_error)
         check_returns(ctx);
+    int ok = rc == 0 && !ctx->failed && !ctx->task->fetch_error;
+    if (ok && rt->rank == 0) {
+        done_local(rt, ctx, dur);
+        return;
+    }
     rayc__gmsg m;
     rayc__wbuf *b = rayc__gmsg_begin(rt, &m, RAYC__M_DONE);
     rayc__put_oid(b, ctx->task->id);
     rayc__put_u16(b, ctx->task->attempt);
-    if (rc != 0 || ctx->failed || ctx->task->fetch_error) {
+    if (!ok) {
         if (ctx->task->fetch_error)
             ctx->fail_status = RAYC_EIO;
         finish_failed(rt, ctx, b, rc);

@@ -299,6 +299,7 @@ static void wait_op(rayc__runtime *rt, rayc__op *op, double timeout, int in_task
         rayc__rtask *help = in_task ? rayc__raylet_take_for_helper(rt) : NULL;
         if (help) {
             rayc__raylet_run(rt, help);
+            rayc__raylet_kick(rt);
             continue;
         }
         int timed = timeout >= 0 && !cancelled;

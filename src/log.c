@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +18,11 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 void rayc__log_set_role(const char *role)
 {
     snprintf(log_role, sizeof log_role, "%s", role);
+    if (strcmp(role, "driver") != 0) { /* the runtime's own threads show in top -H, gdb, perf */
+        char name[16];
+        snprintf(name, sizeof name, "rayc-%s", role);
+        pthread_setname_np(pthread_self(), name);
+    }
 }
 
 void rayc__log_set_rank(int rank)

@@ -214,7 +214,10 @@ void rayc__raylet_kick(rayc__runtime *rt)
      * of submissions does not start a thread per task. Decide whether anything could be done
      * before scanning the queue: this runs for every task made ready. */
     int can_wake = ray->nidle > ray->nwaking;
-    int can_start = ray->nworkers < ray->max_workers && ray->nstarting == 0;
+    /* A new thread only when every worker is inside a task (some blocked in get, their CPUs
+     * given back): a worker between tasks, or woken and not yet running, takes the work. */
+    int can_start = ray->nworkers < ray->max_workers && ray->nstarting == 0 &&
+                    ray->nrunning >= ray->nworkers;
     if (ray->draining || !ray->ready_head || ray->nspinning > 0 || (!can_wake && !can_start) ||
         !has_runnable(ray))
         return;
@@ -365,9 +368,9 @@ static int spin_for_work(rayc__runtime *rt)
     }
     pthread_mutex_lock(&rt->mu);
     ray->nspinning--;
-    if (!seen && ray->ready_head)
-        rayc__raylet_kick(rt); /* work came as we stopped spinning: someone must take it */
-    return seen;
+    /* Work that came as we stopped spinning (kicks saw us spinning and left it to us): look
+     * again rather than sleep on it. */
+    return seen || has_runnable(ray);
 }
 
 static void *worker_main(void *arg)
@@ -394,8 +397,6 @@ static void *worker_main(void *arg)
                 ray->nwaking--;
             continue;
         }
-        if (ray->ready_head)
-            rayc__raylet_kick(rt); /* more could run: wake or start the next worker first */
         rayc__raylet_run(rt, t); /* drops and retakes rt->mu around the user function */
         if (ray->nworkers > ray->base_workers && !has_runnable(ray))
             break; /* an extra worker started while others blocked: retire when idle */
@@ -407,7 +408,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Start a task: charge resources, run it, publish what it returned. Caller holds rt->mu. */
+/* Start a task: charge resources, run it, publish what it returned. Caller holds rt->mu; a
+ * caller other than a worker's loop kicks afterwards for what the freed resources allow. */
 void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
 {
     rayc__raylet *ray = rt->raylet;
@@ -419,6 +421,8 @@ void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
         take_gpus(ray, &ctx, t->demand.q[RAYC__RES_GPU]);
     }
     ray->nrunning++;
+    if (ray->ready_head)
+        rayc__raylet_kick(rt); /* more could run: wake or start the next worker first */
     RAYC_LOG(RAYC__LOG_DEBUG, "start seq %llu", (unsigned long long)t->id.seq);
     double t0 = rayc__now();
     t->started_at = t0; /* reported as RUNNING by rayc__raylet_tick if it lasts */
@@ -449,7 +453,8 @@ void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
     rayc__task_finish(rt, &ctx, rc, dur);
     rayc__task_ctx_destroy(&ctx);
     rayc__rtask_free(t);
-    rayc__raylet_kick(rt);
+    /* No kick here: a worker takes the next task itself and kicks only when more could run
+     * (kicking first would start a thread for the task this worker is about to take). */
     if (ray->draining && ray->nrunning == 0)
         rayc__progress_wake(rt);
 }

@@ -158,7 +158,7 @@ static void encode_spec(rayc__wbuf *b, rayc__oid id, const rayc__fn_entry *e,
     rayc__put_demand(b, &eo->demand);
     rayc__put_u32(b, (uint32_t)nargs);
     for (int i = 0; i < nargs; i++) {
-        if (args[i].kind == RAYC_ARG_REF || !rayc__oid_is_null(big[i])) {
+        if (args[i].kind == RAYC_ARG_REF || (big && !rayc__oid_is_null(big[i]))) {
             rayc__put_u8(b, RAYC_ARG_REF);
             rayc__put_oid(b, args[i].kind == RAYC_ARG_REF ? rayc__oid_of_ref(args[i].ref)
                                                           : big[i]);
@@ -187,7 +187,7 @@ static gtask *direct_task(rayc__runtime *rt, rayc__oid id, const rayc__fn_entry 
     t->num_returns = (uint16_t)eo->o.num_returns;
     t->max_retries = (uint16_t)eo->o.max_retries;
     for (int i = 0; i < nargs; i++) {
-        if (args[i].kind == RAYC_ARG_REF || !rayc__oid_is_null(big[i])) {
+        if (args[i].kind == RAYC_ARG_REF || (big && !rayc__oid_is_null(big[i]))) {
             t->args[i].id = args[i].kind == RAYC_ARG_REF ? rayc__oid_of_ref(args[i].ref) : big[i];
             continue;
         }
@@ -266,6 +266,58 @@ static int submit_locked(rayc__runtime *rt, rayc__oid id, const rayc__fn_entry *
     return rc;
 }
 
+/* Only small by-value arguments: the submission can be queued. A ref argument must be
+ * checked against the control service at once (a released ref is the caller's mistake, to be
+ * reported by this call), and a large value becomes an implicit put first. */
+static int queueable_args(rayc__runtime *rt, const rayc_arg *args, int nargs)
+{
+    for (int i = 0; i < nargs; i++) {
+        rayc__vhdr h;
+        if (args[i].kind != RAYC_ARG_VALUE || rayc__arg_check(&args[i], &h) != 0 ||
+            h.nbytes > rt->inline_threshold)
+            return 0;
+    }
+    return 1;
+}
+
+/* Rank 0 without large arguments: build the task record here, without the runtime lock, and
+ * queue it (submitq.c). Errors the control service would find later (a released ref
+ * argument) then show as the task's failure at get, as for submissions from other ranks. */
+static int submit_queued(rayc__runtime *rt, rayc_ref *out, int nout, const rayc__fn_entry *e,
+                         const eff_opts *eo, const rayc_arg *args, int nargs, const char *api)
+{
+    rayc__oid id = rayc__new_id(rt);
+    gtask *t = direct_task(rt, id, e, eo, args, nargs, NULL);
+    if (!t)
+        return rayc__fail(RAYC_ENOMEM, "%s: out of memory", api);
+    int now = rayc__submitq_push(rt, t, &eo->demand, eo->o.strategy, eo->o.affinity_rank,
+                                 eo->o.affinity_soft != 0);
+    if (now < 0) { /* no room to queue: enter it directly */
+        rayc__lock(rt);
+        int rc = rayc__gcs_submit_direct(rt, t, &eo->demand, eo->o.strategy,
+                                         eo->o.affinity_rank, eo->o.affinity_soft != 0);
+        for (int i = 0; rc && i < nout; i++) { /* returns made before the failure go */
+            rayc__oid rid = {id.seq, id.rank, (uint32_t)i + 1};
+            out[i] = RAYC_NULL_REF;
+            if (rayc__gobj_find(rt->gcs, rid))
+                rayc__gcs_release_local(rt, &rid, 1);
+        }
+        pthread_mutex_unlock(&rt->mu);
+        if (rc)
+            return rc;
+    } else if (now) {
+        rayc__lock(rt); /* enters the queue */
+        pthread_mutex_unlock(&rt->mu);
+    }
+    for (int i = 0; i < nout; i++) {
+        rayc__oid rid = {id.seq, id.rank, (uint32_t)i + 1};
+        out[i] = rayc__ref_of_oid(rid);
+        if (rayc__cur_task)
+            rayc__task_track_ref(rayc__cur_task, rid);
+    }
+    return 0;
+}
+
 static int submit_entry(rayc_ref *out, int nout, const rayc__fn_entry *e, const rayc_arg *args,
                         int nargs, const rayc_opts *opts, const char *api)
 {
@@ -283,6 +335,8 @@ static int submit_entry(rayc_ref *out, int nout, const rayc__fn_entry *e, const 
                         api, e->name, nout, eo.o.num_returns, out ? "" : " (out is NULL)");
     if (rc)
         return rc;
+    if (rt->rank == 0 && queueable_args(rt, args, nargs) && !atomic_load(&rt->stop_signal))
+        return submit_queued(rt, out, nout, e, &eo, args, nargs, api);
     rayc_value *bigv[16];
     rayc__oid bigi[16];
     rayc_value **big = nargs <= 16 ? bigv : malloc((size_t)nargs * sizeof *big);
@@ -292,14 +346,14 @@ static int submit_entry(rayc_ref *out, int nout, const rayc__fn_entry *e, const 
     if (!rc)
         rc = copy_big_args(rt, args, nargs, big);
     if (!rc) {
-        pthread_mutex_lock(&rt->mu);
+        rayc__lock(rt);
         rayc__oid id = rayc__new_id(rt);
         rc = submit_locked(rt, id, e, &eo, args, nargs, big, bigid);
         for (int i = 0; i < nout; i++) {
             rayc__oid rid = {id.seq, id.rank, (uint32_t)i + 1};
             out[i] = rc ? RAYC_NULL_REF : rayc__ref_of_oid(rid);
-            if (rc && rt->rank == 0)
-                rayc__gcs_release_local(rt, &rid, 1);
+            if (rc && rt->rank == 0 && rayc__gobj_find(rt->gcs, rid))
+                rayc__gcs_release_local(rt, &rid, 1); /* keeps the submit's message */
             else if (!rc && rayc__cur_task)
                 rayc__task_track_ref(rayc__cur_task, rid);
         }
@@ -369,7 +423,7 @@ int rayc_put(rayc_ref *out, rayc_arg value)
         return rayc__fail(RAYC_ENOMEM, "rayc_put: cannot allocate %llu bytes",
                           (unsigned long long)h.nbytes);
     rayc__oid id;
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     rc = rayc__client_put_value(rt, v, &id);
     pthread_mutex_unlock(&rt->mu);
     if (!rc)
@@ -392,7 +446,7 @@ int rayc_release(const rayc_ref *refs, int n)
         for (int j = 0; j < k; j++)
             if (!rayc__oid_is_null(rayc__oid_of_ref(refs[i + j])))
                 ids[m++] = rayc__oid_of_ref(refs[i + j]);
-        pthread_mutex_lock(&rt->mu);
+        rayc__lock(rt);
         int r = m ? rayc__client_release(rt, ids, m) : 0;
         pthread_mutex_unlock(&rt->mu);
         if (r && !rc) {

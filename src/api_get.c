@@ -71,7 +71,7 @@ int rayc_get(const rayc_ref *refs, int n, rayc_value **out, double timeout)
         free(ids);
         return rayc__fail(RAYC_ENOMEM, "rayc_get: out of memory");
     }
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     rc = rayc__client_op(rt, &op, timeout < 0 ? -1.0 : timeout);
     pthread_mutex_unlock(&rt->mu);
     if (!rc && op.status)
@@ -150,7 +150,7 @@ int rayc_wait(const rayc_ref *refs, int n, int num_returns, double timeout, rayc
         free(ids);
         return rayc__fail(RAYC_ENOMEM, "rayc_wait: out of memory");
     }
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     rc = rayc__client_op(rt, &op, timeout < 0 ? -1.0 : timeout);
     pthread_mutex_unlock(&rt->mu);
     if (!rc && op.status == RAYC_ERELEASED)
@@ -201,7 +201,7 @@ int rayc_nodes(rayc_node_info *out, int max, int *n)
         return RAYC_ESTATE;
     if (!n || max < 0 || (max > 0 && !out))
         return rayc__fail(RAYC_EINVAL, "rayc_nodes: bad out/max/n");
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     for (int r = 0; r < rt->size && r < max; r++) {
         rayc_node_info *ni = &out[r];
         const rayc__node *nd = &rt->nodes[r];
@@ -232,7 +232,7 @@ static int sum_resources(rayc_resources *out, int available, const char *fn)
         return rayc__fail(RAYC_EINVAL, "%s: NULL out", fn);
     rayc__resvec sum, v;
     memset(&sum, 0, sizeof sum);
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     for (int r = 0; r < rt->size; r++) {
         if (!rt->nodes[r].accepts_tasks)
             continue;
@@ -265,7 +265,7 @@ int rayc_store_stats(rayc_store_info *out, int max, int *n)
         return RAYC_ESTATE;
     if (!n || max < 0 || (max > 0 && !out))
         return rayc__fail(RAYC_EINVAL, "rayc_store_stats: bad out/max/n");
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     rayc__gmsg m; /* rank 0's own figures are current */
     rayc__store_encode_stats(rt, rayc__gmsg_begin(rt, &m, RAYC__M_STATS));
     rayc__gmsg_end(rt, &m);
@@ -292,7 +292,7 @@ int rayc_task_state_of(rayc_ref ref, rayc_task_state *out)
         return RAYC_ESTATE;
     if (!out)
         return rayc__fail(RAYC_EINVAL, "rayc_task_state_of: NULL out");
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     int rc = rayc__gcs_task_state(rt, rayc__oid_of_ref(ref), out);
     pthread_mutex_unlock(&rt->mu);
     return rc;
@@ -305,7 +305,7 @@ int rayc_list_tasks(rayc_task_info *out, int max, int *n)
         return RAYC_ESTATE;
     if (!n || max < 0 || (max > 0 && !out))
         return rayc__fail(RAYC_EINVAL, "rayc_list_tasks: bad out/max/n");
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     int rc = rayc__gcs_list_tasks(rt, out, max, n);
     pthread_mutex_unlock(&rt->mu);
     return rc;

@@ -196,7 +196,7 @@ static void spin_until_done(rayc__runtime *rt, rayc__op *op)
             break;
         rayc__cpu_relax();
     }
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
 }
 
 static void deadline_of(double timeout, struct timespec *ts)

@@ -539,12 +539,18 @@ static int submit_task(rayc__runtime *rt, gtask *t, char *err, size_t errlen)
     return 0;
 }
 
+int rayc__gcs_submit_entered(rayc__runtime *rt, gtask *t, const rayc__resvec *demand,
+                             int strategy, int32_t affinity, int soft, char *err, size_t errlen)
+{
+    t->cls = class_get(rt->gcs, t->fn, demand, strategy, affinity, soft);
+    return submit_task(rt, t, err, errlen);
+}
+
 int rayc__gcs_submit_direct(rayc__runtime *rt, gtask *t, const rayc__resvec *demand,
                             int strategy, int32_t affinity, int soft)
 {
     char err[512];
-    t->cls = class_get(rt->gcs, t->fn, demand, strategy, affinity, soft);
-    int rc = submit_task(rt, t, err, sizeof err);
+    int rc = rayc__gcs_submit_entered(rt, t, demand, strategy, affinity, soft, err, sizeof err);
     rayc__gcs_schedule(rt);
     return rc ? rayc__fail(rc, "rayc_submit: %s", err) : 0;
 }

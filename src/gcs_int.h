@@ -140,6 +140,10 @@ void rayc__gtask_free(gtask *t);
  * takes ownership of t whatever the outcome. 0 or an error with message. */
 int rayc__gcs_submit_direct(rayc__runtime *rt, gtask *t, const rayc__resvec *demand,
                             int strategy, int32_t affinity, int soft);
+/* The same without scheduling and without touching the caller's last-error text (a batch
+ * from the submission queue); the message goes to err. */
+int rayc__gcs_submit_entered(rayc__runtime *rt, gtask *t, const rayc__resvec *demand,
+                             int strategy, int32_t affinity, int soft, char *err, size_t errlen);
 void rayc__gobj_unref(rayc__runtime *rt, gobj *o);
 void rayc__task_fail_all(rayc__runtime *rt, gtask *t, const char *msg);
 void rayc__task_fail_status(rayc__runtime *rt, gtask *t, int status, const char *msg);

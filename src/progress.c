@@ -83,7 +83,7 @@ static void handle_batch(rayc__runtime *rt, int src, const uint8_t *p, size_t le
     uint8_t type;
     int rc;
     rayc__rbuf_init(&r, p, len);
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     while ((rc = rayc__rec_next(&r, &type, &rec)) == 1) {
         if (type < RAYC__M_TASK)
             rayc__gcs_handle(rt, src, type, &rec);
@@ -126,7 +126,7 @@ static int phase_recv(rayc__runtime *rt, progress_state *ps)
 static int phase_send(rayc__runtime *rt, progress_state *ps)
 {
     int n = 0;
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     if (!rt->out_dirty) {
         pthread_mutex_unlock(&rt->mu);
         return 0;
@@ -186,7 +186,7 @@ static int phase_complete_sends(progress_state *ps)
 static int phase_tick(rayc__runtime *rt, progress_state *ps, double now)
 {
     int n = 0;
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     if (now - ps->last_tick >= 1e-3) {
         ps->last_tick = now;
         n += rayc__raylet_tick(rt, now);
@@ -217,7 +217,7 @@ static int phase_signals(rayc__runtime *rt)
     int sig = rayc__signals_take(), n = 0;
     if (sig && !rt->stop_reported) {
         rt->stop_reported = 1;
-        pthread_mutex_lock(&rt->mu);
+        rayc__lock(rt);
         if (rt->rank == 0) {
             rayc__gcs_stop(rt, sig);
         } else {
@@ -229,7 +229,7 @@ static int phase_signals(rayc__runtime *rt)
         n++;
     }
     if (rt->rank == 0 && atomic_load(&rt->stop_signal)) {
-        pthread_mutex_lock(&rt->mu);
+        rayc__lock(rt);
         rayc_stop_fn fn = rt->stop_fn;
         void *arg = rt->stop_arg;
         rt->stop_fn = NULL; /* once */
@@ -249,8 +249,8 @@ static void idle_wait(rayc__runtime *rt, progress_state *ps, double now)
         sched_yield();
         return;
     }
-    pthread_mutex_lock(&rt->mu);
-    if (!rt->wake_pending && !rt->out_dirty) {
+    rayc__lock(rt);
+    if (!rt->wake_pending && !rt->out_dirty && !atomic_load(&rt->subq_n)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         long ns = (long)(ps->sleep * 1e9);
@@ -259,9 +259,9 @@ static void idle_wait(rayc__runtime *rt, progress_state *ps, double now)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        rt->progress_sleeping = 1;
+        __atomic_store_n(&rt->progress_sleeping, 1, __ATOMIC_RELAXED); /* submitq.c peeks */
         pthread_cond_timedwait(&rt->progress_cv, &rt->mu, &ts);
-        rt->progress_sleeping = 0;
+        __atomic_store_n(&rt->progress_sleeping, 0, __ATOMIC_RELAXED);
         ps->sleep = ps->sleep * 2 < SLEEP_MAX_SECONDS ? ps->sleep * 2 : SLEEP_MAX_SECONDS;
     }
     rt->wake_pending = 0;
@@ -270,7 +270,7 @@ static void idle_wait(rayc__runtime *rt, progress_state *ps, double now)
 
 static int should_leave(rayc__runtime *rt, progress_state *ps)
 {
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     int leave = rt->raylet->final && ps->nsends == 0 && !rt->out_dirty &&
                 rayc__xfer_idle(rt);
     pthread_mutex_unlock(&rt->mu);

@@ -366,7 +366,7 @@ static int spin_for_work(rayc__runtime *rt)
             break;
         rayc__cpu_relax();
     }
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     ray->nspinning--;
     /* Work that came as we stopped spinning (kicks saw us spinning and left it to us): look
      * again rather than sleep on it. */
@@ -378,7 +378,7 @@ static void *worker_main(void *arg)
     rayc__runtime *rt = arg;
     rayc__raylet *ray = rt->raylet;
     char role[16];
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     int me = ray->next_worker_id++;
     ray->nstarting--;
     snprintf(role, sizeof role, "worker%d", me);
@@ -437,7 +437,7 @@ void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
     int rc = t->fetch_error ? RAYC_EIO : rayc__task_call(&ctx);
     double dur = rayc__now() - t0;
 
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     if (charged) {
         rayc__res_add(&ray->avail, &t->demand);
         give_gpus(ray, &ctx);
@@ -507,7 +507,7 @@ int rayc__raylet_create(rayc__runtime *rt, int nworkers)
     ray->max_workers = rt->max_workers;
     ray->base_workers = nworkers;
     rt->raylet = ray;
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     for (int i = 0; i < nworkers; i++) {
         pthread_t th;
         pthread_attr_t attr;

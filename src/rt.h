@@ -61,6 +61,15 @@ enum rayc__state { RAYC__ST_NONE = 0, RAYC__ST_RUNNING, RAYC__ST_STOPPING, RAYC_
 enum rayc__obj_state { RAYC__OBJ_PENDING = 0, RAYC__OBJ_READY = 1, RAYC__OBJ_FAILED = 2 };
 
 struct rayc__rtask;
+struct gtask;
+
+/* A rank 0 submission waiting in the submission queue (submitq.c). */
+typedef struct rayc__subitem {
+    struct gtask *t;
+    rayc__resvec demand;
+    int32_t affinity;
+    uint8_t strategy, soft;
+} rayc__subitem;
 
 /* One argument of a task as a raylet sees it. */
 typedef struct rayc__rarg {
@@ -149,6 +158,13 @@ typedef struct rayc__runtime {
     int wake_pending;
     rayc__wbuf *out;            /* outbound batch per destination rank */
     int out_dirty;
+    /* rank 0's submission queue (submitq.c), guarded by subq_mu */
+    pthread_mutex_t subq_mu;
+    rayc__subitem *subq, *subq_spare;
+    int subq_len, subq_cap, subq_spare_cap;
+    double subq_first;          /* when the oldest queued submission was made */
+    double subq_last;           /* when the latest one was made */
+    atomic_int subq_n;          /* subq_len, readable without subq_mu */
     /* identity and resources */
     rayc__platform plat;
     rayc__node *nodes;          /* size entries */
@@ -206,6 +222,26 @@ void rayc__progress_wake(rayc__runtime *rt);
  * rayc__msg_end, which also wakes the progress thread. */
 rayc__wbuf *rayc__msg_begin(rayc__runtime *rt, int dest, uint8_t type, size_t *start);
 void rayc__msg_end(rayc__runtime *rt, int dest, size_t start);
+
+/* ---- submitq.c (rank 0) ---- */
+void rayc__submitq_init(rayc__runtime *rt);
+void rayc__submitq_destroy(rayc__runtime *rt);
+/* Queue task t (built outside rt->mu; ownership passes). Returns 1 when the caller should
+ * enter the queue now (rayc__lock + unlock), 0 when a later lock holder will, -1 when out of
+ * memory (t is still the caller's). */
+int rayc__submitq_push(rayc__runtime *rt, struct gtask *t, const rayc__resvec *demand,
+                       int strategy, int32_t affinity, int soft);
+/* Enter every queued submission into the control service (caller holds rt->mu). */
+void rayc__submitq_flush(rayc__runtime *rt);
+
+/* Take the runtime lock; on rank 0 also enter queued submissions, so that whatever the holder
+ * reads of the control service includes every submission made before. */
+static inline void rayc__lock(rayc__runtime *rt)
+{
+    pthread_mutex_lock(&rt->mu);
+    if (atomic_load_explicit(&rt->subq_n, memory_order_acquire))
+        rayc__submitq_flush(rt);
+}
 
 /* ---- gcs.c (rank 0; all under rt->mu) ---- */
 int rayc__gcs_create(rayc__runtime *rt);

@@ -275,6 +275,7 @@ static int exchange_offers(rayc__runtime *rt, const node_msg *me)
 
 static void free_runtime(rayc__runtime *rt)
 {
+    rayc__submitq_destroy(rt);
     rayc__gcs_destroy(rt);
     rayc__raylet_destroy(rt);
     rayc__xfer_destroy(rt);
@@ -390,7 +391,7 @@ static int start_modules(rayc__runtime *rt, const rayc_config *cfg)
 static void serve_and_exit(rayc__runtime *rt)
 {
     rayc__progress_run(rt);
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     rayc__raylet_join_workers(rt);
     pthread_mutex_unlock(&rt->mu);
     MPI_Barrier(rt->ctrl);
@@ -418,6 +419,7 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
     pthread_mutex_init(&rt->mu, &ma);
     pthread_mutexattr_destroy(&ma);
+    rayc__submitq_init(rt);
     pthread_cond_init(&rt->progress_cv, NULL);
     atomic_init(&rt->next_seq, 1);
     rt->t_init = rayc__now();
@@ -438,7 +440,7 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
         rayc__rt = NULL;
     }
     if (rt->raylet) {
-        pthread_mutex_lock(&rt->mu);
+        rayc__lock(rt);
         rayc__raylet_join_workers(rt);
         pthread_mutex_unlock(&rt->mu);
     }
@@ -455,14 +457,14 @@ int rayc_shutdown(void)
         return rayc__fail(RAYC_ESTATE, "rayc_shutdown: the runtime is not running");
     if (rayc__cur_task)
         return rayc__fail(RAYC_ESTATE, "rayc_shutdown: not allowed inside a task");
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     atomic_store(&rt->state, RAYC__ST_STOPPING);
     rayc__gcs_shutdown_begin(rt);
     while (!rayc__gcs_all_drained(rt)) {
         pthread_mutex_unlock(&rt->mu);
         struct timespec ts = {0, 200000};
         nanosleep(&ts, NULL);
-        pthread_mutex_lock(&rt->mu);
+        rayc__lock(rt);
     }
     if (rt->summary || atomic_load(&rt->stop_signal))
         rayc__gcs_summary(rt);
@@ -493,7 +495,7 @@ int rayc_on_stop(rayc_stop_fn fn, void *arg)
     rayc__runtime *rt = rayc__rt;
     if (!rt || atomic_load(&rt->state) != RAYC__ST_RUNNING || rt->rank != 0)
         return rayc__fail(RAYC_ESTATE, "rayc_on_stop: only the driver of a running job");
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     rt->stop_fn = fn;
     rt->stop_arg = arg;
     pthread_mutex_unlock(&rt->mu);

@@ -196,7 +196,7 @@ rayc_value *rayc__store_new_value(rayc__runtime *rt, const rayc__vhdr *h, const 
     rayc_value *v = alloc_window(s, h);
     if (!v && s->have_win && h->nbytes <= s->capacity) {
         if (!have_mu)
-            pthread_mutex_lock(&rt->mu);
+            rayc__lock(rt);
         evict_cached(rt, (size_t)h->nbytes + BLOCK_HDR);
         if (!have_mu)
             pthread_mutex_unlock(&rt->mu);
@@ -274,7 +274,7 @@ static void spill_one(rayc__runtime *rt, sentry *e)
     pthread_mutex_unlock(&rt->mu);
     int rc = rayc__spill_write(s->sp, name, (rayc_dtype)v->h.dtype, v->h.ndim, v->h.shape,
                                v->data, (size_t)v->h.nbytes, producer, err, sizeof err);
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     e = rayc__oidmap_get(&s->map, id); /* it may have been freed meanwhile */
     if (rc != RAYC__SPILL_OK) {
         if (!s->spill_broken)
@@ -297,7 +297,7 @@ static void spill_one(rayc__runtime *rt, sentry *e)
     }
     pthread_mutex_unlock(&rt->mu);
     rayc__value_unref(v); /* frees the block unless a task or view still reads it */
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
 }
 
 static void *spill_main(void *arg)
@@ -305,7 +305,7 @@ static void *spill_main(void *arg)
     rayc__runtime *rt = arg;
     rayc__store *s = rt->store;
     rayc__log_set_role("spill");
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     while (!s->spill_stop) {
         if (!s->nqueue) {
             pthread_cond_wait(&s->spill_cv, &rt->mu);
@@ -551,7 +551,7 @@ void rayc__store_destroy(rayc__runtime *rt)
     if (!s)
         return;
     if (s->spill_started) {
-        pthread_mutex_lock(&rt->mu);
+        rayc__lock(rt);
         s->spill_stop = 1;
         pthread_cond_signal(&s->spill_cv);
         pthread_mutex_unlock(&rt->mu);

@@ -229,7 +229,7 @@ static void post_rgets(rayc__runtime *rt, fetch *f, rayc__block_hdr *h)
 static int post_fetches(rayc__runtime *rt)
 {
     rayc__xfer *x = rt->xfer;
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     fetch *list = x->to_post;
     x->to_post = NULL;
     pthread_mutex_unlock(&rt->mu);
@@ -239,14 +239,14 @@ static int post_fetches(rayc__runtime *rt)
         if (f->one_sided) {
             post_rgets(rt, f, &f->h1);
             f->stage = 1;
-            pthread_mutex_lock(&rt->mu);
+            rayc__lock(rt);
             f->next = x->active;
             x->active = f;
             pthread_mutex_unlock(&rt->mu);
             continue;
         }
         post_chunks(rt->data, 1, f->val->data, f->val->h.nbytes, f->loc, f->tag, f->reqs);
-        pthread_mutex_lock(&rt->mu);
+        rayc__lock(rt);
         size_t at;
         rayc__wbuf *b = rayc__msg_begin(rt, f->loc, RAYC__M_FETCH_REQ, &at);
         rayc__put_oid(b, f->id);
@@ -295,7 +295,7 @@ static int complete_fetches(rayc__runtime *rt)
 {
     rayc__xfer *x = rt->xfer;
     int n = 0;
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     for (fetch **pp = &x->active; *pp;) {
         fetch *f = *pp;
         int flag = 0, repost = 0;
@@ -332,7 +332,7 @@ static int complete_fetches(rayc__runtime *rt)
 static int run_sends(rayc__runtime *rt)
 {
     rayc__xfer *x = rt->xfer;
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     sendjob *list = x->to_send;
     x->to_send = NULL;
     pthread_mutex_unlock(&rt->mu);
@@ -340,12 +340,12 @@ static int run_sends(rayc__runtime *rt)
     for (sendjob *j = list, *next; j; j = next, n++) {
         next = j->next;
         post_chunks(rt->data, 0, j->val->data, j->val->h.nbytes, j->dest, j->tag, j->reqs);
-        pthread_mutex_lock(&rt->mu);
+        rayc__lock(rt);
         j->next = x->sending;
         x->sending = j;
         pthread_mutex_unlock(&rt->mu);
     }
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     for (sendjob **pp = &x->sending; *pp;) {
         sendjob *j = *pp;
         int flag = 0;
@@ -366,7 +366,7 @@ static int run_sends(rayc__runtime *rt)
 
 int rayc__xfer_progress(rayc__runtime *rt)
 {
-    pthread_mutex_lock(&rt->mu);
+    rayc__lock(rt);
     int idle = rayc__xfer_idle(rt);
     pthread_mutex_unlock(&rt->mu);
     if (idle)

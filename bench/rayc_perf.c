@@ -65,6 +65,7 @@ static void set_sizes(void)
     S.multi_per_client = q ? 500 : 5000;
     S.put_calls = q ? 2000 : 20000;
     S.get_calls = q ? 2000 : 20000;
+    S.pair_calls = q ? 2000 : 20000;
     S.put_bytes = q ? 8 * MIB : 64 * MIB;
     S.put_per_round = q ? 2 : 4;
     S.batches = q ? 2 : 10;
@@ -201,6 +202,7 @@ static void init_figures(void)
     fig_init(&M[M_MULTI], "multi_client_tasks_async", "tasks/s", NULL, B_SERIAL);
     fig_init(&M[M_PUT], "single_client_put_calls", "puts/s", NULL, B_MALLOC);
     fig_init(&M[M_GET], "single_client_get_calls", "gets/s", NULL, B_MALLOC);
+    fig_init(&M[M_PAIR], "single_client_put_get_pairs", "pairs/s", NULL, B_MALLOC);
     fig_init(&M[M_PUT_GB], "single_client_put_gigabytes", "GB/s", NULL, B_MEMCPY);
     fig_init(&M[M_BATCH], "single_client_tasks_and_get_batch", "batches/s", NULL, B_SERIAL_1K);
     fig_init(&M[M_WAIT], "single_client_wait_1k_refs", "ops/s", NULL, B_SERIAL_1K);
@@ -592,6 +594,31 @@ static void metric_get(void)
     CHECK(rayc_release(&ref, 1));
     fig_set(&M[M_GET], rate, R);
     fig_note(&M[M_GET], "rayc_get + rayc_value_release of one put i64, %d per round", n);
+}
+
+/* single_client_put_get_pairs: put a small value, get it back, drop the view and the ref. */
+static void metric_pair(void)
+{
+    int n = S.pair_calls, R = O.rounds;
+    double rate[MAX_ROUNDS] = {0};
+    for (int r = -g_rounds_warm; r < R; r++) {
+        double t0 = now();
+        for (int i = 0; i < n; i++) {
+            rayc_ref ref;
+            rayc_value *v;
+            CHECK(rayc_put(&ref, rayc_i64(i)));
+            CHECK(rayc_get(&ref, 1, &v, S.get_timeout));
+            if (*(const int64_t *)rayc_value_data(v) != i)
+                die("single_client_put_get_pairs: got a wrong value");
+            rayc_value_release(v);
+            CHECK(rayc_release(&ref, 1));
+        }
+        if (r >= 0)
+            rate[r] = n / (now() - t0);
+    }
+    fig_set(&M[M_PAIR], rate, R);
+    fig_note(&M[M_PAIR], "rayc_put(i64) + rayc_get + rayc_value_release + rayc_release, %d "
+                         "per round", n);
 }
 
 /* single_client_put_gigabytes: put a large array. */
@@ -1294,7 +1321,8 @@ static void run_metrics(void)
         int m;
         void (*fn)(void);
     } runs[] = {{M_SYNC, metric_sync},     {M_ASYNC, metric_async}, {M_MULTI, metric_multi},
-                {M_PUT, metric_put},       {M_GET, metric_get},     {M_PUT_GB, metric_put_gb},
+                {M_PUT, metric_put},       {M_GET, metric_get},     {M_PAIR, metric_pair},
+                {M_PUT_GB, metric_put_gb},
                 {M_BATCH, metric_batch},   {M_WAIT, metric_wait},   {M_GET64, metric_get64},
                 {M_FANOUT, metric_fanout}, {M_SLEEP, metric_sleep}, {M_SPILL, metric_spill},
                 {M_QMEM, metric_qmem}};

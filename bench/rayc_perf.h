@@ -25,7 +25,7 @@ typedef struct sizes {
     int sync_iters;      /* sync round trips per round */
     int async_tasks;     /* tasks per async round */
     int multi_per_client;
-    int put_calls, get_calls;
+    int put_calls, get_calls, pair_calls;
     size_t put_bytes;    /* single_client_put_gigabytes array */
     int put_per_round;
     int batches;         /* tasks_and_get_batch: batches of 1000 per round */
@@ -69,7 +69,7 @@ enum {
 };
 
 enum {
-    M_SYNC, M_SYNC_RTT, M_SYNC_XRANK, M_ASYNC, M_MULTI, M_PUT, M_GET, M_PUT_GB, M_BATCH, M_WAIT,
+    M_SYNC, M_SYNC_RTT, M_SYNC_XRANK, M_ASYNC, M_MULTI, M_PUT, M_GET, M_PAIR, M_PUT_GB, M_BATCH, M_WAIT,
     M_GET64, M_SLEEP, M_FANOUT, M_INIT, M_SPILL, M_QMEM, NM
 };
 

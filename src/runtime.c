@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -347,25 +349,68 @@ static void agree_job_id(rayc__runtime *rt)
     snprintf(rt->job_id, sizeof rt->job_id, "%s", id);
 }
 
+/* Bytes of free space in the file system that holds osc/sm's shared window files (Open MPI's
+ * osc_sm_backing_directory, /dev/shm by default), or 0 when it is not a memory file system
+ * (a window there would be written back to disk) or cannot be read. */
+static double shm_free_bytes(void)
+{
+    const char *dir = getenv("OMPI_MCA_osc_sm_backing_directory");
+    struct statfs fs;
+    if (!dir || !*dir)
+        dir = "/dev/shm";
+    if (access(dir, W_OK) != 0 || statfs(dir, &fs) != 0)
+        return 0;
+    if (fs.f_type != TMPFS_MAGIC && fs.f_type != RAMFS_MAGIC)
+        return 0;
+    return (double)fs.f_bavail * (double)fs.f_bsize;
+}
+
+/* The window: when every rank is on this node, one shared-memory window (osc/sm) that costs
+ * nothing until used, as large as the store's budget but at most half of the free /dev/shm
+ * space shared among the node's ranks. Otherwise (or when that fails) an MPI_Win_allocate
+ * window, which Open MPI's osc/rdma commits (zero-fills) at once, about 1 ms per MiB here:
+ * 16 MiB by default, larger objects live on the heap and move two-sided. window_bytes sets
+ * both. */
+static void plan_window(rayc__runtime *rt, const rayc_config *cfg, double budget,
+                        rayc__window_plan *plan)
+{
+    MPI_Comm local;
+    int lsize = 1, wsize = 1;
+    MPI_Comm_split_type(rt->data, MPI_COMM_TYPE_SHARED, rt->rank, MPI_INFO_NULL, &local);
+    MPI_Comm_size(local, &lsize);
+    MPI_Comm_size(rt->data, &wsize);
+    MPI_Comm_free(&local);
+    const double mib = 1 << 20;
+    int explicit_size = rayc__cfg_get(cfg, RAYC__CFG_window_bytes) != NULL;
+    double win = cfg_number(cfg, RAYC__CFG_window_bytes, 16 * mib);
+    if (win > budget)
+        win = budget;
+    if (win < mib)
+        win = mib;
+    double shm_share = floor(0.5 * shm_free_bytes() / lsize / mib) * mib;
+    double shared = explicit_size ? win : budget;
+    if (!explicit_size && shared > shm_share)
+        shared = shm_share; /* a small /dev/shm: as much as fits */
+    int ok = lsize == wsize && shm_share >= 16 * mib && shared <= shm_share, all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, rt->data);
+    plan->shared = all;
+    plan->shared_bytes = (size_t)shared;
+    plan->bytes = (size_t)win;
+}
+
 static int start_store(rayc__runtime *rt, const rayc_config *cfg)
 {
     double mem = rt->plat.mem_bytes > 0 ? rt->plat.mem_bytes : 1e9;
-    /* The store may hold 30% of this rank's share of memory before it spills (as Ray does).
-     * Only the window is allocated up front, and Open MPI commits (zero-fills) it at once,
-     * about 1 ms per MiB here: it stays small by default and larger objects live on the heap
-     * and move two-sided. */
+    /* The store may hold 30% of this rank's share of memory before it spills (as Ray does). */
     double budget = cfg_number(cfg, RAYC__CFG_store_bytes, 0.3 * mem);
     if (budget < 1 << 20)
         budget = 1 << 20;
-    double win = cfg_number(cfg, RAYC__CFG_window_bytes, 16.0 * (1 << 20));
-    if (win > budget)
-        win = budget;
-    if (win < 1 << 20)
-        win = 1 << 20;
+    rayc__window_plan plan;
+    plan_window(rt, cfg, budget, &plan);
     double high = cfg_number(cfg, RAYC__CFG_spill_high_water, 0.8);
     int keep = cfg_number(cfg, RAYC__CFG_keep_spill, 0) != 0;
     agree_job_id(rt);
-    return rayc__store_create(rt, (size_t)win, (size_t)budget, high, keep);
+    return rayc__store_create(rt, &plan, (size_t)budget, high, keep);
 }
 
 static int start_modules(rayc__runtime *rt, const rayc_config *cfg)

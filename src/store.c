@@ -20,10 +20,12 @@
  * spilled object reads it back into a new block (or the heap when the arena is full). */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -50,11 +52,17 @@ typedef struct sentry {
 struct rayc__store {
     pthread_mutex_t amu;
     rayc__arena arena;
-    char *base;
-    size_t capacity;       /* window bytes (the one-sided fast path) */
+    char *base;            /* the arena's start in the window */
+    size_t capacity;       /* arena bytes (the one-sided fast path) */
     size_t budget;         /* memory the store may hold before it spills */
     MPI_Win win;
+    size_t skew;           /* base - the window's start (base is 64-byte aligned) */
     int have_win;
+    int shared_win;        /* made with MPI_Win_allocate_shared: pages come on first touch */
+    /* Shared windows: which 2 MiB granules are populated (MADV_POPULATE_WRITE), so a block is
+     * backed before it is used and a full /dev/shm means "no room" rather than SIGBUS. amu. */
+    uint8_t *populated;
+    int populate_off;      /* the kernel lacks MADV_POPULATE_WRITE: touch on first use */
     uint64_t heap_bytes;   /* values outside the window (over capacity), guarded by amu */
     rayc__oidmap map;
     sentry *lru_head, *lru_tail;
@@ -115,6 +123,53 @@ static rayc_value *wrap(rayc__store *s, const rayc__vhdr *h, void *data, int in_
     return v;
 }
 
+/* Back [off, off + len) of a shared window with memory before it is used: the window is a
+ * sparse /dev/shm file, and touching a page that tmpfs cannot provide raises SIGBUS, while
+ * MADV_POPULATE_WRITE reports it. Populated granules stay so (the window keeps its pages until
+ * shutdown), so a block reused after a free costs nothing here. 0, or -1 when the memory
+ * cannot be had. */
+#define GRANULE ((size_t)2 << 20)
+static int populate(rayc__store *s, size_t off, size_t len)
+{
+    if (!s->populated || s->populate_off)
+        return 0;
+    size_t g0 = off / GRANULE, g1 = (off + len - 1) / GRANULE, page = (size_t)getpagesize();
+    for (size_t g = g0; g <= g1; g++) {
+        pthread_mutex_lock(&s->amu);
+        int done = s->populated[g];
+        pthread_mutex_unlock(&s->amu);
+        if (done)
+            continue;
+        size_t run = g; /* populate a run of unpopulated granules with one call */
+        pthread_mutex_lock(&s->amu);
+        while (run + 1 <= g1 && !s->populated[run + 1])
+            run++;
+        pthread_mutex_unlock(&s->amu);
+        size_t a = g * GRANULE, b = (run + 1) * GRANULE;
+        if (b > s->capacity)
+            b = s->capacity;
+        uintptr_t lo = (uintptr_t)(s->base + a) & ~(uintptr_t)(page - 1);
+        uintptr_t hi = ((uintptr_t)(s->base + b) + page - 1) & ~(uintptr_t)(page - 1);
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL */
+#endif
+        if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0) {
+            if (errno == EINVAL) { /* an older kernel: pages come on first touch */
+                s->populate_off = 1;
+                return 0;
+            }
+            RAYC_LOG(RAYC__LOG_WARN, "cannot back %zu bytes of the object store window (%s): "
+                     "the value goes on the heap", b - a, strerror(errno));
+            return -1;
+        }
+        pthread_mutex_lock(&s->amu);
+        memset(s->populated + g, 1, run - g + 1);
+        pthread_mutex_unlock(&s->amu);
+        g = run;
+    }
+    return 0;
+}
+
 /* Try the window; NULL when it has no room. */
 static rayc_value *alloc_window(rayc__store *s, const rayc__vhdr *h)
 {
@@ -126,6 +181,12 @@ static rayc_value *alloc_window(rayc__store *s, const rayc__vhdr *h)
     pthread_mutex_unlock(&s->amu);
     if (rc != RAYC__ARENA_OK)
         return NULL;
+    if (populate(s, off, (size_t)h->nbytes + BLOCK_HDR) != 0) {
+        pthread_mutex_lock(&s->amu);
+        rayc__arena_free(&s->arena, off);
+        pthread_mutex_unlock(&s->amu);
+        return NULL;
+    }
     memset(s->base + off, 0, BLOCK_HDR);
     rayc_value *v = wrap(s, h, s->base + off + BLOCK_HDR, 1);
     if (!v) {
@@ -214,7 +275,7 @@ int64_t rayc__store_offset(rayc__runtime *rt, const rayc_value *v)
     rayc__store *s = rt->store;
     if (!v || v->release != window_release || v->release_ctx != s)
         return -1;
-    return (int64_t)((const char *)v->data - BLOCK_HDR - s->base);
+    return (int64_t)((const char *)v->data - BLOCK_HDR - s->base + s->skew);
 }
 
 /* ---------------------------------------------------------------- spilling */
@@ -364,7 +425,7 @@ int rayc__store_put_ex(rayc__runtime *rt, rayc__oid id, rayc_value *val, int pri
     snprintf(e->producer, sizeof e->producer, "%s", producer ? producer : "put");
     int64_t off = rayc__store_offset(rt, val);
     if (off >= 0) {
-        block_hdr *b = (block_hdr *)(s->base + off);
+        block_hdr *b = (block_hdr *)((char *)val->data - BLOCK_HDR);
         b->id = id;
         b->nbytes = val->h.nbytes;
         __atomic_store_n(&b->magic, BLOCK_MAGIC, __ATOMIC_RELEASE);
@@ -512,10 +573,50 @@ static int open_spill(rayc__runtime *rt)
     return 0;
 }
 
-/* Collective over rt->data: every rank allocates its window (window bytes; Open MPI commits
- * that memory at once, so it is kept modest) and may hold budget bytes before it spills. */
-int rayc__store_create(rayc__runtime *rt, size_t capacity, size_t budget, double high_water,
-                       int keep)
+/* Collective over rt->data: make the window as planned. Returns 1 when every rank has it. */
+static int make_window(rayc__runtime *rt, int shared, size_t bytes)
+{
+    rayc__store *s = rt->store;
+    char *base = NULL;
+    int rc, ok, all_ok = 0;
+    if (shared) {
+        /* osc/sm: one sparse /dev/shm file mapped by every rank of the node (a get is a memcpy
+         * from the holder's part), or plain malloc'ed memory when the job has one rank. */
+        MPI_Info info;
+        MPI_Info_create(&info);
+        MPI_Info_set(info, "alloc_shared_noncontig", "true");
+        rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, rt->data, &base, &s->win);
+        MPI_Info_free(&info);
+    } else {
+        rc = MPI_Win_allocate((MPI_Aint)bytes, 1, MPI_INFO_NULL, rt->data, &base, &s->win);
+    }
+    /* Blocks are 64-byte aligned from the arena's start: align it (offsets sent to readers
+     * are from the window's start, so they add the skew). */
+    s->skew = rc == MPI_SUCCESS ? (size_t)(-(uintptr_t)base & 63) : 0;
+    ok = rc == MPI_SUCCESS && bytes > s->skew &&
+         rayc__arena_init(&s->arena, bytes - s->skew, 64) == RAYC__ARENA_OK;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, rt->data);
+    if (!all_ok) {
+        rayc__arena_destroy(&s->arena);
+        if (rc == MPI_SUCCESS)
+            MPI_Win_free(&s->win);
+        return 0;
+    }
+    s->base = base + s->skew;
+    s->capacity = rayc__arena_capacity(&s->arena);
+#ifdef MADV_HUGEPAGE
+    if (shared) /* fewer faults and TLB misses where the kernel allows huge pages here */
+        madvise((void *)((uintptr_t)base & ~(uintptr_t)(getpagesize() - 1)), bytes, MADV_HUGEPAGE);
+#endif
+    return 1;
+}
+
+/* Collective over rt->data: every rank allocates its window and may hold budget bytes before
+ * it spills. A shared window (every rank on one node) is sparse: it costs nothing until used,
+ * so it can be large. Otherwise Open MPI (osc/rdma) commits the window's memory at once, so
+ * that one is kept modest. */
+int rayc__store_create(rayc__runtime *rt, const rayc__window_plan *plan, size_t budget,
+                       double high_water, int keep)
 {
     rayc__store *s = calloc(1, sizeof *s);
     if (!s)
@@ -523,21 +624,22 @@ int rayc__store_create(rayc__runtime *rt, size_t capacity, size_t budget, double
     pthread_mutex_init(&s->amu, NULL);
     pthread_cond_init(&s->spill_cv, NULL);
     rayc__oidmap_init(&s->map);
-    s->capacity = capacity;
     s->budget = budget;
     s->high_water = high_water;
     s->keep = keep;
     rt->store = s;
-    int rc = MPI_Win_allocate((MPI_Aint)capacity, 1, MPI_INFO_NULL, rt->data, &s->base, &s->win);
-    int ok = rc == MPI_SUCCESS && rayc__arena_init(&s->arena, capacity, 64) == RAYC__ARENA_OK;
-    int all_ok = 0;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, rt->data);
-    if (!all_ok) {
-        if (rc == MPI_SUCCESS)
-            MPI_Win_free(&s->win);
-        return rayc__fail(RAYC_EMPI, "rayc_init: cannot allocate the %zu-byte object store "
-                                     "window (set RAYC_WINDOW_BYTES lower)", capacity);
+    if (plan->shared && make_window(rt, 1, plan->shared_bytes)) {
+        s->shared_win = 1;
+        s->populated = calloc((s->capacity + GRANULE - 1) / GRANULE, 1);
+    } else {
+        if (plan->shared)
+            RAYC_LOG(RAYC__LOG_INFO, "no shared-memory window; using MPI_Win_allocate");
+        if (!make_window(rt, 0, plan->bytes))
+            return rayc__fail(RAYC_EMPI, "rayc_init: cannot allocate the %zu-byte object store "
+                                         "window (set RAYC_WINDOW_BYTES lower)", plan->bytes);
     }
+    RAYC_LOG(RAYC__LOG_INFO, "object store: %zu-byte %s window, %zu-byte budget", s->capacity,
+             s->shared_win ? "shared" : "MPI_Win_allocate", budget);
     s->have_win = 1;
     s->dirty = 1; /* report the capacity once even if nothing is ever stored */
     MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win);
@@ -582,6 +684,7 @@ void rayc__store_destroy(rayc__runtime *rt)
         return;
     }
     rayc__arena_destroy(&s->arena);
+    free(s->populated);
     pthread_mutex_destroy(&s->amu);
     pthread_cond_destroy(&s->spill_cv);
     free(s);

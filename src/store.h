@@ -29,10 +29,17 @@ typedef struct rayc__store_stats {
     uint64_t pulled_one_sided, pulled_two_sided;
 } rayc__store_stats;
 
-/* Collective over rt->data. capacity bytes of window (one-sided transfers); spill when the
- * bytes held pass high_water * budget; keep: leave the spill file at shutdown. */
-int rayc__store_create(rayc__runtime *rt, size_t capacity, size_t budget, double high_water,
-                       int keep);
+/* How the store's window is made (runtime.c decides, store.c allocates). */
+typedef struct rayc__window_plan {
+    int shared;          /* 1 on every rank: try MPI_Win_allocate_shared (osc/sm) first */
+    size_t shared_bytes; /* this rank's window when the shared window works */
+    size_t bytes;        /* this rank's window with MPI_Win_allocate (no shared window) */
+} rayc__window_plan;
+
+/* Collective over rt->data. A window as planned (one-sided transfers); spill when the bytes
+ * held pass high_water * budget; keep: leave the spill file at shutdown. */
+int rayc__store_create(rayc__runtime *rt, const rayc__window_plan *plan, size_t budget,
+                       double high_water, int keep);
 void rayc__store_destroy(rayc__runtime *rt);
 /* A new value for h (refs 1): in the window when it fits, else on the heap; src copied when
  * not NULL. have_mu: the caller holds rt->mu. NULL when out of memory. */

@@ -90,7 +90,7 @@ int rayc_get(const rayc_ref *refs, int n, rayc_value **out, double timeout)
         for (int i = 0; i < n && done; i++)
             done = !rayc__oid_is_null(rayc__oid_of_ref(refs[i]));
         if (done) {
-            pthread_mutex_lock(&rt->mu);
+            rayc__lock(rt);
             done = get_ready_local(rt, refs, n, out);
             pthread_mutex_unlock(&rt->mu);
             if (done)

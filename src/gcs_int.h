@@ -98,6 +98,7 @@ typedef struct greq {
     int *order;        /* completion order (WAIT) */
     int ndone, nfailed;
     int complete;      /* queued on the completed list */
+    int waiting;       /* waiters were registered on pending objects */
     struct greq *next_done;
 } greq;
 

@@ -136,7 +136,7 @@ static void encode_get_reply(rayc__runtime *rt, greq *r, int timed_out)
 static void req_finish(rayc__runtime *rt, greq *r, int timed_out)
 {
     rayc__gcs *g = rt->gcs;
-    for (int i = 0; i < r->n; i++) {
+    for (int i = 0; i < r->n && r->waiting; i++) {
         if (r->done[i])
             continue;
         gobj *o = rayc__gobj_find(g, r->ids[i]);
@@ -178,34 +178,48 @@ void rayc__gcs_finish_completed(rayc__runtime *rt)
     }
 }
 
-/* Register r's waiters and complete what is already done. Returns 0 or RAYC_ERELEASED when a
- * ref is unknown (then r is not linked and the caller frees it). */
+/* Complete what is already done, then register waiters on the pending objects only if that
+ * did not complete r (a wait for one of many refs, some ready, registers nothing: a loop of
+ * such waits stays linear). Returns 0 or RAYC_ERELEASED when a ref is unknown (then r is not
+ * linked and the caller frees it). */
 static int req_start(rayc__runtime *rt, greq *r, int *bad_index)
 {
     rayc__gcs *g = rt->gcs;
+    gobj *few[64];
+    gobj **objs = r->n <= 64 ? few : malloc((size_t)r->n * sizeof *objs);
     for (int i = 0; i < r->n; i++) {
         gobj *o = rayc__gobj_find(g, r->ids[i]);
         if (!o || !o->handle) {
             *bad_index = i;
+            if (objs != few)
+                free(objs);
             return RAYC_ERELEASED;
         }
+        if (objs)
+            objs[i] = o;
     }
     req_link(g, r);
     for (int i = 0; i < r->n; i++) {
-        gobj *o = rayc__gobj_find(g, r->ids[i]);
-        if (o->state != RAYC__OBJ_PENDING) {
+        gobj *o = objs ? objs[i] : rayc__gobj_find(g, r->ids[i]);
+        if (o->state != RAYC__OBJ_PENDING)
             rayc__req_obj_done(rt, r, (uint32_t)i, o);
-        } else {
-            gwait *w = malloc(sizeof *w);
-            if (!w)
-                continue; /* cannot happen in practice; the client's timeout still ends it */
-            w->kind = W_REQ;
-            w->who = r;
-            w->slot = (uint32_t)i;
-            w->next = o->waiters;
-            o->waiters = w;
-        }
     }
+    for (int i = 0; i < r->n && !r->complete; i++) {
+        gobj *o = objs ? objs[i] : rayc__gobj_find(g, r->ids[i]);
+        if (o->state != RAYC__OBJ_PENDING)
+            continue;
+        gwait *w = malloc(sizeof *w);
+        if (!w)
+            continue; /* cannot happen in practice; the client's timeout still ends it */
+        w->kind = W_REQ;
+        w->who = r;
+        w->slot = (uint32_t)i;
+        w->next = o->waiters;
+        o->waiters = w;
+        r->waiting = 1;
+    }
+    if (objs != few)
+        free(objs);
     rayc__gcs_finish_completed(rt);
     return 0;
 }

@@ -57,7 +57,7 @@ static int get_ready_local(rayc__runtime *rt, const rayc_ref *refs, int n, rayc_
 {
     for (int i = 0; i < n; i++) {
         gobj *o = rayc__gobj_find(rt->gcs, rayc__oid_of_ref(refs[i]));
-        if (!o || !o->handle || o->state != RAYC__OBJ_READY || (!o->val && o->loc != rt->rank))
+        if (!o || !o->handle || o->state != RAYC__OBJ_READY || (!o->val && rayc__gobj_loc(o) != rt->rank))
             return 0;
     }
     for (int i = 0; i < n; i++) {

@@ -30,6 +30,19 @@ gobj *rayc__gobj_find(rayc__gcs *g, rayc__oid id)
     return rayc__oidmap_get(&g->objs, id);
 }
 
+/* Record that rank loc holds o's value (header hdr, window offset off). */
+static int set_where(gobj *o, int32_t loc, int64_t off, const rayc__vhdr *hdr)
+{
+    gloc *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->loc = loc;
+    w->off = off;
+    w->hdr = *hdr;
+    o->where = w;
+    return 0;
+}
+
 static gobj *gobj_new(rayc__gcs *g, rayc__oid id)
 {
     gobj *o = calloc(1, sizeof *o);
@@ -40,8 +53,6 @@ static gobj *gobj_new(rayc__gcs *g, rayc__oid id)
     o->id = id;
     o->handle = 1;
     o->refs = 1;
-    o->loc = -1;
-    o->off = -1;
     return o;
 }
 
@@ -89,11 +100,13 @@ static void gobj_free(rayc__runtime *rt, gobj *o)
 {
     rayc__gcs *g = rt->gcs;
     rayc__oidmap_del(&g->objs, o->id);
-    if (o->loc >= 0)
-        send_free(rt, o->loc, o->id);
-    for (int i = 0; i < o->ncopies; i++)
-        send_free(rt, o->copies[i], o->id);
-    free(o->copies);
+    if (o->where) {
+        send_free(rt, o->where->loc, o->id);
+        for (int i = 0; i < o->where->ncopies; i++)
+            send_free(rt, o->where->copies[i], o->id);
+        free(o->where->copies);
+        free(o->where);
+    }
     rayc__value_unref(o->val);
     free(o->err);
     free(o);
@@ -106,14 +119,17 @@ static void add_copy(rayc__runtime *rt, int src, rayc__oid id)
         send_free(rt, src, id);
         return;
     }
-    for (int i = 0; i < o->ncopies; i++)
-        if (o->copies[i] == src)
+    gloc *w = o->where;
+    if (!w) /* only values held in a store are copied */
+        return;
+    for (int i = 0; i < w->ncopies; i++)
+        if (w->copies[i] == src)
             return;
-    int32_t *c = realloc(o->copies, (size_t)(o->ncopies + 1) * sizeof *c);
+    int32_t *c = realloc(w->copies, (size_t)(w->ncopies + 1) * sizeof *c);
     if (!c)
         return; /* the copy then lives until shutdown */
-    c[o->ncopies++] = src;
-    o->copies = c;
+    c[w->ncopies++] = src;
+    w->copies = c;
 }
 
 /* Drop one reference; frees the record when nothing needs it any more. */
@@ -276,7 +292,7 @@ void rayc__task_fail_status(rayc__runtime *rt, gtask *t, int status, const char 
         if (!o || o->state != RAYC__OBJ_PENDING)
             continue;
         o->state = RAYC__OBJ_FAILED;
-        o->fail_status = status;
+        o->fail_status = (int16_t)status;
         o->err = strdup(msg ? msg : "task failed");
         obj_completed(rt, o);
     }
@@ -565,11 +581,13 @@ int rayc__gcs_put_local(rayc__runtime *rt, rayc__oid id, rayc_value *val, int lo
         rayc__value_unref(val);
         return rayc__fail(RAYC_ENOMEM, "rayc_put: out of memory");
     }
+    if (!val && set_where(o, loc, off, hdr) != 0) {
+        rayc__oidmap_del(&rt->gcs->objs, id);
+        free(o);
+        return rayc__fail(RAYC_ENOMEM, "rayc_put: out of memory");
+    }
     o->state = RAYC__OBJ_READY;
     o->val = val;
-    o->loc = val ? -1 : loc;
-    o->off = val ? -1 : off;
-    o->hdr = val ? val->h : *hdr;
     return 0;
 }
 
@@ -630,12 +648,12 @@ static void complete_return(rayc__runtime *rt, int src, rayc__oid rid, rayc_valu
     if (bad) {
         o->state = RAYC__OBJ_FAILED;
         o->err = strdup(bad);
+    } else if (!val && set_where(o, src, off, hdr) != 0) {
+        o->state = RAYC__OBJ_FAILED;
+        o->err = strdup("out of memory recording a result");
     } else {
         o->state = RAYC__OBJ_READY;
         o->val = val;
-        o->loc = val ? -1 : src;
-        o->off = val ? -1 : off;
-        o->hdr = val ? val->h : *hdr;
     }
     obj_completed(rt, o);
 }
@@ -874,7 +892,9 @@ void rayc__gcs_destroy(rayc__runtime *rt)
             free(w);
         }
         rayc__value_unref(o->val);
-        free(o->copies);
+        if (o->where)
+            free(o->where->copies);
+        free(o->where);
         free(o->err);
         free(o);
     }

@@ -19,22 +19,44 @@ typedef struct gwait {
 
 struct gtask;
 
+/* Where a value that is not inline lives: the holding rank's store (the object directory's
+ * entry proper). Only ready objects held by a rank have one, so the many pending and small
+ * objects stay small. */
+typedef struct gloc {
+    int32_t loc;       /* rank holding the value */
+    int32_t ncopies;
+    int64_t off;       /* its block in loc's window, -1 when not in one */
+    int32_t *copies;   /* other ranks holding cached copies (ncopies of them) */
+    rayc__vhdr hdr;
+} gloc;
+
 typedef struct gobj {
     rayc__oid id;
     uint8_t state;     /* enum rayc__obj_state */
     uint8_t handle;    /* the owner's ref is alive */
+    int16_t fail_status; /* FAILED: RAYC_ETASK or RAYC_ECANCELLED */
     int32_t refs;      /* handle + unfinished tasks using it */
-    int32_t loc;       /* rank holding the value, -1 when inline here */
-    int64_t off;       /* its block in loc's window, -1 when not in one */
-    int32_t *copies;   /* other ranks holding cached copies (ncopies of them) */
-    int32_t ncopies;
-    rayc__vhdr hdr;
-    rayc_value *val;   /* inline value */
+    rayc_value *val;   /* inline value (READY and not held by a rank) */
+    gloc *where;       /* READY and held by a rank */
     char *err;         /* FAILED: why */
-    int fail_status;   /* FAILED: RAYC_ETASK or RAYC_ECANCELLED */
     struct gtask *producer;
     gwait *waiters;
 } gobj;
+
+/* Rank holding o's value (-1: inline or not ready), its window offset, and its header. */
+static inline int32_t rayc__gobj_loc(const gobj *o)
+{
+    return o->where ? o->where->loc : -1;
+}
+static inline int64_t rayc__gobj_off(const gobj *o)
+{
+    return o->where ? o->where->off : -1;
+}
+static inline const rayc__vhdr *rayc__gobj_hdr(const gobj *o)
+{
+    static const rayc__vhdr none;
+    return o->val ? &o->val->h : o->where ? &o->where->hdr : &none;
+}
 
 typedef struct garg {
     rayc_value *val;   /* by-value argument */

@@ -81,9 +81,9 @@ static void fill_local_get(rayc__runtime *rt, greq *r, int timed_out)
             res->status = o->fail_status ? o->fail_status : RAYC_ETASK;
             res->err = strdup(o->err);
         } else if (o->state == RAYC__OBJ_READY) {
-            res->hdr = o->hdr;
-            res->loc = o->loc;
-            res->off = o->off;
+            res->hdr = *rayc__gobj_hdr(o);
+            res->loc = rayc__gobj_loc(o);
+            res->off = rayc__gobj_off(o);
             res->val = o->val ? rayc__value_ref(o->val) : NULL;
         } else {
             res->status = RAYC_ETIMEDOUT;
@@ -117,9 +117,9 @@ static void encode_get_reply(rayc__runtime *rt, greq *r, int timed_out)
                 if (o->val)
                     rayc__put_value(b, o->val);
                 else {
-                    rayc__put_i32(b, o->loc);
-                    rayc__put_vhdr(b, &o->hdr);
-                    rayc__put_u64(b, (uint64_t)o->off);
+                    rayc__put_i32(b, rayc__gobj_loc(o));
+                    rayc__put_vhdr(b, rayc__gobj_hdr(o));
+                    rayc__put_u64(b, (uint64_t)rayc__gobj_off(o));
                 }
             } else {
                 rayc__put_i32(b, o->state != RAYC__OBJ_FAILED ? RAYC_ETIMEDOUT

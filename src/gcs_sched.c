@@ -46,11 +46,12 @@ static const uint64_t *locality(rayc__gcs *g, const gtask *t, int *touched, int 
         if (rayc__oid_is_null(t->args[i].id))
             continue;
         gobj *o = rayc__gobj_find(g, t->args[i].id);
-        if (!o || o->val || o->loc < 0)
+        if (!o || o->val || !o->where)
             continue;
-        if (!g->arg_bytes[o->loc] && *ntouched < 64)
-            touched[(*ntouched)++] = o->loc;
-        g->arg_bytes[o->loc] += o->hdr.nbytes;
+        int loc = o->where->loc;
+        if (!g->arg_bytes[loc] && *ntouched < 64)
+            touched[(*ntouched)++] = loc;
+        g->arg_bytes[loc] += o->where->hdr.nbytes;
     }
     return *ntouched ? g->arg_bytes : NULL;
 }
@@ -75,9 +76,9 @@ static void encode_task(rayc__runtime *rt, rayc__wbuf *b, const gtask *t)
             memset(&none, 0, sizeof none);
             rayc__put_u8(b, 2);
             rayc__put_oid(b, a->id);
-            rayc__put_i32(b, o ? o->loc : -1);
-            rayc__put_vhdr(b, o ? &o->hdr : &none);
-            rayc__put_u64(b, (uint64_t)(o ? o->off : -1));
+            rayc__put_i32(b, o ? rayc__gobj_loc(o) : -1);
+            rayc__put_vhdr(b, o ? rayc__gobj_hdr(o) : &none);
+            rayc__put_u64(b, (uint64_t)(o ? rayc__gobj_off(o) : -1));
         }
     }
 }
@@ -107,10 +108,10 @@ static rayc__rtask *local_task(rayc__runtime *rt, const gtask *t)
         if (v) {
             rt_task->args[i].val = rayc__value_ref(v);
         } else {
-            rt_task->args[i].loc = o ? o->loc : -1;
-            rt_task->args[i].off = o ? o->off : -1;
+            rt_task->args[i].loc = o ? rayc__gobj_loc(o) : -1;
+            rt_task->args[i].off = o ? rayc__gobj_off(o) : -1;
             if (o)
-                rt_task->args[i].hdr = o->hdr;
+                rt_task->args[i].hdr = *rayc__gobj_hdr(o);
         }
     }
     return rt_task;

@@ -86,20 +86,14 @@ static void encode_task(rayc__runtime *rt, rayc__wbuf *b, const gtask *t)
 /* Build the raylet's view of t without encoding (dispatch to rank 0's own raylet). */
 static rayc__rtask *local_task(rayc__runtime *rt, const gtask *t)
 {
-    rayc__rtask *rt_task = calloc(1, sizeof *rt_task);
+    rayc__rtask *rt_task = rayc__rtask_new(t->nargs);
     if (!rt_task)
         return NULL;
-    rt_task->args = t->nargs ? calloc(t->nargs, sizeof *rt_task->args) : NULL;
-    if (t->nargs && !rt_task->args) {
-        free(rt_task);
-        return NULL;
-    }
     rt_task->id = t->id;
     rt_task->fn = t->fn;
     rt_task->num_returns = t->num_returns;
     rt_task->attempt = t->attempt;
     rt_task->demand = t->cls->demand;
-    rt_task->nargs = t->nargs;
     for (uint32_t i = 0; i < t->nargs; i++) {
         const garg *a = &t->args[i];
         gobj *o = rayc__oid_is_null(a->id) ? NULL : rayc__gobj_find(rt->gcs, a->id);

@@ -32,26 +32,38 @@ void rayc__rtask_free(rayc__rtask *t)
         return;
     for (uint32_t i = 0; i < t->nargs; i++)
         rayc__value_unref(t->args[i].val);
-    free(t->args);
     free(t->fetch_msg);
     free(t);
 }
 
-rayc__rtask *rayc__rtask_decode(rayc__rbuf *r)
+rayc__rtask *rayc__rtask_new(uint32_t nargs)
 {
-    rayc__rtask *t = calloc(1, sizeof *t);
+    rayc__rtask *t = calloc(1, sizeof *t + (size_t)nargs * sizeof(rayc__rarg));
     if (!t)
         return NULL;
-    t->id = rayc__get_oid(r);
-    t->fn = rayc__get_u32(r);
-    t->num_returns = rayc__get_u16(r);
-    t->attempt = rayc__get_u16(r);
-    rayc__get_demand(r, &t->demand);
-    t->nargs = rayc__get_u32(r);
-    if (r->err || t->nargs > r->len || !rayc__registry_at(t->fn))
-        goto fail;
-    if (t->nargs && !(t->args = calloc(t->nargs, sizeof *t->args)))
-        goto fail;
+    t->nargs = nargs;
+    t->args = nargs ? (rayc__rarg *)(t + 1) : NULL; /* arguments follow the record */
+    return t;
+}
+
+rayc__rtask *rayc__rtask_decode(rayc__rbuf *r)
+{
+    rayc__oid id = rayc__get_oid(r);
+    uint32_t fn = rayc__get_u32(r);
+    uint16_t num_returns = rayc__get_u16(r), attempt = rayc__get_u16(r);
+    rayc__resvec demand;
+    rayc__get_demand(r, &demand);
+    uint32_t nargs = rayc__get_u32(r);
+    if (r->err || nargs > r->len || !rayc__registry_at(fn))
+        return NULL;
+    rayc__rtask *t = rayc__rtask_new(nargs);
+    if (!t)
+        return NULL;
+    t->id = id;
+    t->fn = fn;
+    t->num_returns = num_returns;
+    t->attempt = attempt;
+    t->demand = demand;
     for (uint32_t i = 0; i < t->nargs; i++) {
         int oom;
         uint8_t kind = rayc__get_u8(r);

@@ -154,11 +154,15 @@ static uint64_t class_hash(uint32_t fn, const rayc__resvec *d, int strategy, int
 static gclass *class_get(rayc__gcs *g, uint32_t fn, const rayc__resvec *d, int strategy, int aff,
                          int soft)
 {
+    gclass *l = g->last_cls;
+    if (l && l->fn == fn && l->strategy == strategy && l->affinity == aff && l->soft == soft &&
+        memcmp(&l->demand, d, sizeof *d) == 0)
+        return l;
     uint64_t h = class_hash(fn, d, strategy, aff, soft);
     for (gclass *c = g->classes; c; c = c->next_all)
         if (c->hash == h && c->fn == fn && c->strategy == strategy && c->affinity == aff &&
             c->soft == soft && memcmp(&c->demand, d, sizeof *d) == 0)
-            return c;
+            return g->last_cls = c;
     gclass *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
@@ -170,7 +174,7 @@ static gclass *class_get(rayc__gcs *g, uint32_t fn, const rayc__resvec *d, int s
     c->affinity = aff;
     c->next_all = g->classes;
     g->classes = c;
-    return c;
+    return g->last_cls = c;
 }
 
 void rayc__class_push(rayc__gcs *g, gtask *t, int front)
@@ -257,7 +261,7 @@ static void task_end(rayc__runtime *rt, gtask *t, int failed)
     }
     for (uint32_t i = 1; i <= t->num_returns; i++) {
         rayc__oid rid = {t->id.seq, t->id.rank, i};
-        gobj *o = rayc__gobj_find(g, rid);
+        gobj *o = i == 1 ? t->ret1 : rayc__gobj_find(g, rid);
         if (o && o->producer == t)
             o->producer = NULL;
     }
@@ -501,6 +505,8 @@ static int make_returns(rayc__gcs *g, gtask *t)
             return -1;
         }
         o->producer = t;
+        if (i == 1)
+            t->ret1 = o;
     }
     return 0;
 }
@@ -629,11 +635,12 @@ static int read_object(rayc__rbuf *r, rayc_value **val, rayc__vhdr *hdr, int64_t
     return where;
 }
 
-/* Return rid of a finished task: inline value val (owned), or held by src at off. */
-static void complete_return(rayc__runtime *rt, int src, rayc__oid rid, rayc_value *val,
-                            const rayc__vhdr *hdr, int64_t off, const char *bad)
+/* Return rid (record o, NULL when gone) of a finished task: inline value val (owned), or
+ * held by src at off. */
+static void complete_return(rayc__runtime *rt, int src, rayc__oid rid, gobj *o,
+                            rayc_value *val, const rayc__vhdr *hdr, int64_t off,
+                            const char *bad)
 {
-    gobj *o = rayc__gobj_find(rt->gcs, rid);
     if (!o || o->state != RAYC__OBJ_PENDING) {
         rayc__value_unref(val); /* released while running and already gone: drop it */
         if (!o && !val && !bad) {
@@ -714,6 +721,7 @@ static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
     if (!t)
         return;
     uint16_t nret = rayc__get_u16(r);
+    gobj *ret1 = t->ret1; /* t is freed by done_ok */
     done_ok(rt, src, t, dur);
     for (uint32_t i = 1; i <= nret && !r->err; i++) {
         rayc__oid rid = {tid.seq, tid.rank, i};
@@ -725,7 +733,8 @@ static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
         const char *bad = where == 0 && !val ? oom ? "out of memory receiving a result"
                                                    : "malformed result"
                                              : NULL;
-        complete_return(rt, src, rid, val, &hdr, off, bad);
+        complete_return(rt, src, rid, i == 1 ? ret1 : rayc__gobj_find(g, rid), val, &hdr, off,
+                        bad);
     }
 }
 
@@ -734,12 +743,14 @@ void rayc__gcs_done_local(rayc__runtime *rt, rayc__oid tid, uint16_t attempt, do
                           const int64_t *offs)
 {
     gtask *t = done_task(rt, 0, tid, attempt, dur);
+    gobj *ret1 = t ? t->ret1 : NULL;
     if (t)
         done_ok(rt, 0, t, dur);
     for (uint32_t i = 1; i <= nret; i++) {
         rayc__oid rid = {tid.seq, tid.rank, i};
         if (t)
-            complete_return(rt, 0, rid, vals[i - 1], &hdrs[i - 1], offs[i - 1], NULL);
+            complete_return(rt, 0, rid, i == 1 ? ret1 : rayc__gobj_find(rt->gcs, rid),
+                            vals[i - 1], &hdrs[i - 1], offs[i - 1], NULL);
         else
             rayc__value_unref(vals[i - 1]);
     }

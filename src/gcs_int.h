@@ -90,6 +90,7 @@ typedef struct gtask {
     uint32_t deps_left;
     uint32_t nargs;
     garg *args;
+    struct gobj *ret1;                   /* return 1 (pending until the task ends) */
 } gtask;
 
 typedef struct fnstat {
@@ -134,6 +135,7 @@ typedef struct pfail {
 struct rayc__gcs {
     rayc__oidmap objs, tasks;
     gclass *classes;
+    gclass *last_cls;     /* the class of the latest submission (most repeat it) */
     uint64_t nqueued, nretries;
     rayc__cluster_view view;
     uint64_t *arg_bytes;  /* scratch, one per rank */

@@ -68,13 +68,24 @@ enum room { ROOM_NEVER = 0, ROOM_NONE = 1, ROOM_SLACK = 2, ROOM_AVAIL = 3 };
 /* How rank rv can hold req's demand (enum room). */
 static int rank_room(const rayc__rank_view *rv, const rayc__place_req *req)
 {
-    if (!rv->accepts_tasks || !rayc__res_fits(&rv->total, &req->demand))
+    if (!rv->accepts_tasks)
         return ROOM_NEVER;
-    if (rayc__res_fits(&rv->avail, &req->demand))
-        return ROOM_AVAIL;
-    rayc__resvec stretched = rv->avail;
-    rayc__res_add(&stretched, &req->slack);
-    return rayc__res_fits(&stretched, &req->demand) ? ROOM_SLACK : ROOM_NONE;
+    /* One pass: total (NEVER), avail (AVAIL), avail + slack (SLACK); slots the request does
+     * not use never block. Runs per rank for every task placed. */
+    int avail = 1, slack = 1;
+    for (int i = 0; i < RAYC__RES_MAX; i++) {
+        double w = req->demand.q[i];
+        if (w <= RES_EPS)
+            continue;
+        if (w > rv->total.q[i] + RES_EPS)
+            return ROOM_NEVER;
+        if (w > rv->avail.q[i] + RES_EPS) {
+            avail = 0;
+            if (w > rv->avail.q[i] + req->slack.q[i] + RES_EPS)
+                slack = 0;
+        }
+    }
+    return avail ? ROOM_AVAIL : slack ? ROOM_SLACK : ROOM_NONE;
 }
 
 /* 1 when a carries fewer inflight tasks per CPU than b (CPU counted as at least 1). */

@@ -739,8 +739,7 @@ static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
 }
 
 void rayc__gcs_done_local(rayc__runtime *rt, rayc__oid tid, uint16_t attempt, double dur,
-                          uint16_t nret, rayc_value **vals, const rayc__vhdr *hdrs,
-                          const int64_t *offs)
+                          uint16_t nret, const rayc__ret *rets)
 {
     gtask *t = done_task(rt, 0, tid, attempt, dur);
     gobj *ret1 = t ? t->ret1 : NULL;
@@ -750,9 +749,9 @@ void rayc__gcs_done_local(rayc__runtime *rt, rayc__oid tid, uint16_t attempt, do
         rayc__oid rid = {tid.seq, tid.rank, i};
         if (t)
             complete_return(rt, 0, rid, i == 1 ? ret1 : rayc__gobj_find(rt->gcs, rid),
-                            vals[i - 1], &hdrs[i - 1], offs[i - 1], NULL);
+                            rets[i - 1].val, &rets[i - 1].hdr, rets[i - 1].off, NULL);
         else
-            rayc__value_unref(vals[i - 1]);
+            rayc__value_unref(rets[i - 1].val);
     }
     rayc__gcs_schedule(rt);
 }

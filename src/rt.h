@@ -252,11 +252,16 @@ void rayc__gcs_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec)
 int rayc__gcs_put_local(rayc__runtime *rt, rayc__oid id, rayc_value *val, int loc,
                         int64_t off, const rayc__vhdr *hdr);
 int rayc__gcs_release_local(rayc__runtime *rt, const rayc__oid *ids, int n);
-/* Rank 0's own task tid ended well: return i is the inline value vals[i] (owned; NULL when
- * the return is held in this rank's store at offs[i] with header hdrs[i]). */
+/* One return of a finished task: the inline value (owned), or NULL when it is held in the
+ * reporting rank's store at off with header hdr. */
+typedef struct rayc__ret {
+    rayc_value *val;
+    int64_t off;
+    rayc__vhdr hdr;
+} rayc__ret;
+/* Rank 0's own task tid ended well with nret returns (their values are taken over). */
 void rayc__gcs_done_local(rayc__runtime *rt, rayc__oid tid, uint16_t attempt, double dur,
-                          uint16_t nret, rayc_value **vals, const rayc__vhdr *hdrs,
-                          const int64_t *offs);
+                          uint16_t nret, const rayc__ret *rets);
 int rayc__gcs_get_local(rayc__runtime *rt, rayc__op *op);
 void rayc__gcs_cancel_local(rayc__runtime *rt, rayc__op *op);
 int rayc__gcs_task_state(rayc__runtime *rt, rayc__oid id, rayc_task_state *out);

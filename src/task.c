@@ -131,47 +131,39 @@ static void check_returns(struct rayc_task *ctx)
         }
 }
 
+/* Publish return i: up to the inline threshold (or when the store refuses it) it goes with
+ * the report, as out->val (a new reference); larger ones become a primary copy in this
+ * rank's store, out->val NULL and out->hdr/off saying where. */
+static void publish_return(rayc__runtime *rt, struct rayc_task *ctx, uint32_t i, rayc__ret *out)
+{
+    rayc__oid rid = {ctx->task->id.seq, ctx->task->id.rank, i + 1};
+    rayc_value *v = ctx->rets[i];
+    int is_inline = 1;
+    if (rayc__publish(rt, rid, rayc__value_ref(v), &is_inline, ctx->fn->name) != 0)
+        is_inline = 1; /* the store refused it (and left our reference): it goes inline */
+    out->hdr = v->h;
+    out->off = is_inline ? -1 : rayc__store_offset(rt, v);
+    out->val = is_inline ? v : NULL; /* the reference taken above goes with it */
+}
+
 /* Rank 0: hand the returns to the control service as they are (no record to encode). */
 static void done_local(rayc__runtime *rt, struct rayc_task *ctx, double dur)
 {
     uint32_t n = ctx->task->num_returns;
-    rayc_value *vbuf[8];
-    rayc__vhdr hbuf[8] = {{0}};
-    int64_t obuf[8] = {0};
-    rayc_value **vals = n <= 8 ? vbuf : malloc(n * sizeof *vals);
-    rayc__vhdr *hdrs = n <= 8 ? hbuf : malloc(n * sizeof *hdrs);
-    int64_t *offs = n <= 8 ? obuf : malloc(n * sizeof *offs);
-    if (!vals || !hdrs || !offs) {
-        if (vals != vbuf)
-            free(vals);
-        if (hdrs != hbuf)
-            free(hdrs);
-        if (offs != obuf)
-            free(offs);
+    rayc__ret few[4];
+    rayc__ret *rets = n <= 4 ? few : malloc(n * sizeof *rets);
+    if (!rets) {
         ctx->failed = 1;
         ctx->fail_status = RAYC_ENOMEM;
         snprintf(ctx->failmsg, sizeof ctx->failmsg, "out of memory reporting %u returns", n);
         rayc__task_finish(rt, ctx, RAYC_ENOMEM, dur);
         return;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        rayc__oid rid = {ctx->task->id.seq, ctx->task->id.rank, i + 1};
-        rayc_value *v = ctx->rets[i];
-        int is_inline = 1;
-        if (rayc__publish(rt, rid, rayc__value_ref(v), &is_inline, ctx->fn->name) != 0)
-            is_inline = 1; /* the store refused it: keep it with the control service */
-        hdrs[i] = v->h;
-        offs[i] = is_inline ? -1 : rayc__store_offset(rt, v);
-        vals[i] = is_inline ? v : NULL; /* the reference taken above goes with it */
-    }
-    rayc__gcs_done_local(rt, ctx->task->id, ctx->task->attempt, dur, (uint16_t)n, vals, hdrs,
-                         offs);
-    if (vals != vbuf)
-        free(vals);
-    if (hdrs != hbuf)
-        free(hdrs);
-    if (offs != obuf)
-        free(offs);
+    for (uint32_t i = 0; i < n; i++)
+        publish_return(rt, ctx, i, &rets[i]);
+    rayc__gcs_done_local(rt, ctx->task->id, ctx->task->attempt, dur, (uint16_t)n, rets);
+    if (rets != few)
+        free(rets);
 }
 
 void rayc__task_finish(rayc__runtime *rt, struct rayc_task *ctx, int rc, double dur)
@@ -200,18 +192,15 @@ void rayc__task_finish(rayc__runtime *rt, struct rayc_task *ctx, int rc, double 
     rayc__put_f64(b, dur);
     rayc__put_u16(b, ctx->task->num_returns);
     for (uint32_t i = 0; i < ctx->task->num_returns; i++) {
-        rayc__oid rid = {ctx->task->id.seq, ctx->task->id.rank, i + 1};
-        rayc_value *v = ctx->rets[i];
-        int is_inline = 1;
-        if (rayc__publish(rt, rid, rayc__value_ref(v), &is_inline, ctx->fn->name) != 0 ||
-            is_inline)
-            rayc__value_unref(v); /* inline: the record carries a copy */
-        rayc__put_u8(b, is_inline ? 0 : 1);
-        if (is_inline) {
-            rayc__put_value(b, v);
+        rayc__ret r;
+        publish_return(rt, ctx, i, &r);
+        rayc__put_u8(b, r.val ? 0 : 1);
+        if (r.val) {
+            rayc__put_value(b, r.val); /* the record carries a copy */
+            rayc__value_unref(r.val);
         } else {
-            rayc__put_vhdr(b, &v->h);
-            rayc__put_u64(b, (uint64_t)rayc__store_offset(rt, v));
+            rayc__put_vhdr(b, &r.hdr);
+            rayc__put_u64(b, (uint64_t)r.off);
         }
     }
     rayc__gmsg_end(rt, &m);

@@ -158,7 +158,7 @@ static void encode_spec(rayc__wbuf *b, rayc__oid id, const rayc__fn_entry *e,
     rayc__put_demand(b, &eo->demand);
     rayc__put_u32(b, (uint32_t)nargs);
     for (int i = 0; i < nargs; i++) {
-        if (args[i].kind == RAYC_ARG_REF || (big && !rayc__oid_is_null(big[i]))) {
+        if (args[i].kind == RAYC_ARG_REF || !rayc__oid_is_null(big[i])) {
             rayc__put_u8(b, RAYC_ARG_REF);
             rayc__put_oid(b, args[i].kind == RAYC_ARG_REF ? rayc__oid_of_ref(args[i].ref)
                                                           : big[i]);
@@ -173,12 +173,10 @@ static void encode_spec(rayc__wbuf *b, rayc__oid id, const rayc__fn_entry *e,
 }
 
 /* Rank 0's submission as the control service's task record (no encoding); NULL when out of
- * memory. Small by-value arguments are copied; large ones were put as bigid. */
-static gtask *direct_task(rayc__runtime *rt, rayc__oid id, const rayc__fn_entry *e,
-                          const eff_opts *eo, const rayc_arg *args, int nargs,
-                          const rayc__oid *big)
+ * memory. Small by-value arguments are copied; large ones were put as big (NULL: none). */
+static gtask *direct_task(rayc__oid id, const rayc__fn_entry *e, const eff_opts *eo,
+                          const rayc_arg *args, int nargs, const rayc__oid *big)
 {
-    (void)rt;
     gtask *t = rayc__gtask_new((uint32_t)nargs);
     if (!t)
         return NULL;
@@ -246,7 +244,7 @@ static int submit_locked(rayc__runtime *rt, rayc__oid id, const rayc__fn_entry *
         rayc__gmsg m;
         rayc__wbuf *b;
         if (rt->rank == 0) {
-            gtask *t = direct_task(rt, id, e, eo, args, nargs, bigid);
+            gtask *t = direct_task(id, e, eo, args, nargs, bigid);
             rc = !t ? rayc__fail(RAYC_ENOMEM, "rayc_submit: out of memory")
                     : rayc__gcs_submit_direct(rt, t, &eo->demand, eo->o.strategy,
                                               eo->o.affinity_rank, eo->o.affinity_soft != 0);
@@ -280,32 +278,22 @@ static int queueable_args(rayc__runtime *rt, const rayc_arg *args, int nargs)
     return 1;
 }
 
-/* Rank 0 without large arguments: build the task record here, without the runtime lock, and
- * queue it (submitq.c). Errors the control service would find later (a released ref
- * argument) then show as the task's failure at get, as for submissions from other ranks. */
+/* Rank 0 with small by-value arguments only: build the task record here, without the
+ * runtime lock, and queue it (submitq.c). Nothing the control service checks can fail for
+ * such a task except a stop racing the call (its refs then say RAYC_ECANCELLED). */
 static int submit_queued(rayc__runtime *rt, rayc_ref *out, int nout, const rayc__fn_entry *e,
                          const eff_opts *eo, const rayc_arg *args, int nargs, const char *api)
 {
     rayc__oid id = rayc__new_id(rt);
-    gtask *t = direct_task(rt, id, e, eo, args, nargs, NULL);
-    if (!t)
-        return rayc__fail(RAYC_ENOMEM, "%s: out of memory", api);
-    int now = rayc__submitq_push(rt, t, &eo->demand, eo->o.strategy, eo->o.affinity_rank,
-                                 eo->o.affinity_soft != 0);
-    if (now < 0) { /* no room to queue: enter it directly */
-        rayc__lock(rt);
-        int rc = rayc__gcs_submit_direct(rt, t, &eo->demand, eo->o.strategy,
-                                         eo->o.affinity_rank, eo->o.affinity_soft != 0);
-        for (int i = 0; rc && i < nout; i++) { /* returns made before the failure go */
-            rayc__oid rid = {id.seq, id.rank, (uint32_t)i + 1};
-            out[i] = RAYC_NULL_REF;
-            if (rayc__gobj_find(rt->gcs, rid))
-                rayc__gcs_release_local(rt, &rid, 1);
-        }
-        pthread_mutex_unlock(&rt->mu);
-        if (rc)
-            return rc;
-    } else if (now) {
+    gtask *t = direct_task(id, e, eo, args, nargs, NULL);
+    int now = t ? rayc__submitq_push(rt, t, &eo->demand, eo->o.strategy, eo->o.affinity_rank,
+                                     eo->o.affinity_soft != 0)
+                : -1;
+    if (now < 0) {
+        rayc__gtask_free(t);
+        return rayc__fail(RAYC_ENOMEM, "%s(%s): out of memory", api, e->name);
+    }
+    if (now) {
         rayc__lock(rt); /* enters the queue */
         pthread_mutex_unlock(&rt->mu);
     }

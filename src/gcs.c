@@ -685,7 +685,8 @@ static gtask *done_task(rayc__runtime *rt, int src, rayc__oid tid, uint16_t atte
     return t;
 }
 
-/* Task t ended with its returns made: record it, then complete each return. */
+/* Task t ended with its returns made: record it and end it (the caller completes the
+ * returns). */
 static void done_ok(rayc__runtime *rt, int src, gtask *t, double dur)
 {
     rayc__gcs *g = rt->gcs;

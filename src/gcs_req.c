@@ -484,6 +484,17 @@ void rayc__gcs_shutdown_begin(rayc__runtime *rt)
     rayc__raylet_begin_drain(rt);
 }
 
+int rayc__gcs_remote_running(rayc__runtime *rt)
+{
+    const rayc__cluster_view *v = &rt->gcs->view;
+    if (!rt->gcs->nqueued)
+        return 0;
+    for (int r = 1; r < v->nranks; r++)
+        if (v->ranks[r].inflight)
+            return 1;
+    return 0;
+}
+
 int rayc__gcs_all_drained(rayc__runtime *rt)
 {
     return rt->gcs->acks >= rt->size - 1 && rayc__raylet_drained(rt);

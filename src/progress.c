@@ -128,6 +128,46 @@ static int phase_recv(rayc__runtime *rt, progress_state *ps)
     return n;
 }
 
+/* A batch longer than this goes as several messages (whole records each), so that the count
+ * fits MPI's int. Messages between two ranks on one tag arrive in order. */
+#define MAX_MESSAGE_BYTES ((size_t)1 << 30)
+
+/* Move everything after the first message's worth of slot i's batch into new slots right
+ * after it (copies: batches this large are rare). A copy that cannot be made leaves the slot
+ * as it was; its send then fails loudly in MPI rather than silently. */
+static void split_batch(progress_state *ps, int i)
+{
+    while (ps->sends[i].buf.len > MAX_MESSAGE_BYTES) {
+        send_slot *s = &ps->sends[i];
+        size_t first = rayc__batch_split(s->buf.p, s->buf.len, MAX_MESSAGE_BYTES);
+        if (first == s->buf.len || first > (size_t)INT32_MAX)
+            return;
+        if (ps->nsends == ps->capsends) {
+            send_slot *ns = realloc(ps->sends, (size_t)(2 * ps->capsends) * sizeof *ns);
+            if (!ns)
+                return;
+            ps->sends = ns;
+            ps->capsends *= 2;
+            s = &ps->sends[i];
+        }
+        send_slot rest;
+        rayc__wbuf_init(&rest.buf);
+        rayc__put_bytes(&rest.buf, s->buf.p + first, s->buf.len - first);
+        if (rest.buf.oom) {
+            rayc__wbuf_free(&rest.buf);
+            return;
+        }
+        s->buf.len = first;
+        rest.req = MPI_REQUEST_NULL;
+        rest.dest = s->dest;
+        memmove(&ps->sends[i + 2], &ps->sends[i + 1],
+                (size_t)(ps->nsends - i - 1) * sizeof *ps->sends);
+        ps->sends[i + 1] = rest;
+        ps->nsends++;
+        i++;
+    }
+}
+
 /* Phase: send every non-empty outbound batch (swap buffers under rt->mu, send without it). */
 static int phase_send(rayc__runtime *rt, progress_state *ps)
 {
@@ -162,7 +202,10 @@ static int phase_send(rayc__runtime *rt, progress_state *ps)
     pthread_mutex_unlock(&rt->mu);
     if (sync) /* blocks published by this rank become visible to one-sided readers */
         MPI_Win_sync(rayc__store_window(rt));
-    for (int i = ps->nsends - n; i < ps->nsends; i++) {
+    int first = ps->nsends - n;
+    for (int i = first; i < ps->nsends; i++)
+        split_batch(ps, i);
+    for (int i = first; i < ps->nsends; i++) {
         send_slot *s = &ps->sends[i];
         MPI_Isend(s->buf.p, (int)s->buf.len, MPI_BYTE, s->dest, RAYC__TAG_CTRL, rt->ctrl,
                   &s->req);

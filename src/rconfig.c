@@ -51,6 +51,11 @@ int rayc__cfg_check(int key, const char *value, char *err, size_t errlen)
             snprintf(err, errlen, "'%s' is not a size (bytes, or with K/M/G/T)", value);
             return -1;
         }
+        if (key == RAYC__CFG_inline_threshold && d > RAYC__INLINE_MAX) {
+            snprintf(err, errlen, "'%s' is above 64M: values that large belong in the object "
+                                  "store, not inside control messages", value);
+            return -1;
+        }
         return 0;
     case RAYC__CFG_resources:
         return rayc__res_parse(value, names, &nnames, 1, &vec, err, (int)errlen);

@@ -6,6 +6,10 @@
 
 #include "rayc.h"
 
+/* Largest inline_threshold: an inline value travels inside one control record, and a
+ * record must stay far below what one MPI message can count (2 GiB). */
+#define RAYC__INLINE_MAX (64.0 * 1024 * 1024)
+
 #define RAYC__CFG_KEYS(X)                                                                          \
     X(num_cpus)                                                                                    \
     X(num_gpus)                                                                                    \

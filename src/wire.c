@@ -271,3 +271,19 @@ int rayc__rec_next(rayc__rbuf *r, uint8_t *type, rayc__rbuf *rec)
     rayc__rbuf_init(rec, p, n);
     return 1;
 }
+
+size_t rayc__batch_split(const uint8_t *p, size_t len, size_t limit)
+{
+    size_t at = 0;
+    while (at < len) {
+        size_t rec = len - at < 5 ? len - at : 5 + ((size_t)p[at + 1] | (size_t)p[at + 2] << 8 |
+                                                   (size_t)p[at + 3] << 16 |
+                                                   (size_t)p[at + 4] << 24);
+        if (rec > len - at)
+            rec = len - at; /* malformed tail: the receiver reports it */
+        if (at && at + rec > limit)
+            break;
+        at += rec;
+    }
+    return at;
+}

@@ -71,5 +71,10 @@ rayc_value *rayc__get_value(rayc__rbuf *r, int *oom);
 /* Iterate records: returns 1 and sets *type and *rec (a reader over the payload) for the next
  * record, 0 at the end, -1 on a malformed batch. */
 int rayc__rec_next(rayc__rbuf *r, uint8_t *type, rayc__rbuf *rec);
+/* Length of the first message to send from batch p[0..len): whole records, at most limit
+ * bytes, but at least one record (a record longer than limit goes alone). len when it all
+ * fits; 0 only for an empty batch. A batch is sent as several messages when it is longer
+ * than MPI's int count can say. */
+size_t rayc__batch_split(const uint8_t *p, size_t len, size_t limit);
 
 #endif /* RAYC_WIRE_H */

@@ -165,8 +165,8 @@ static void test_size_values(void)
     static const char *const bad[] = {"4X", "4GB", "-4G", "", "G", "1.5G", " 4G", "4 G", "abc"};
     const char *keys[] = {"memory", "inline_threshold"};
     for (int k = 0; k < 2; k++) {
-        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-            CU_ASSERT_EQUAL(try_set(keys[k], good[i]), 0);
+        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) /* inline: 64M at most */
+            CU_ASSERT_EQUAL(try_set(keys[k], k == 1 && i != 2 && i < 5 ? "64m" : good[i]), 0);
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             int rc = try_set(keys[k], bad[i]);
             if (rc != RAYC_EINVAL)
@@ -176,6 +176,17 @@ static void test_size_values(void)
     }
     CU_ASSERT_EQUAL(try_set("memory", "4X"), RAYC_EINVAL);
     CU_ASSERT(last_error_has("rayc_config_set(memory): '4X' is not a size"));
+}
+
+/* An inline value travels inside one control record: the threshold stops at 64 MiB. */
+static void test_inline_threshold_cap(void)
+{
+    CU_ASSERT_EQUAL(try_set("inline_threshold", "64M"), 0);
+    CU_ASSERT_EQUAL(try_set("inline_threshold", "67108864"), 0);
+    CU_ASSERT_EQUAL(try_set("inline_threshold", "67108865"), RAYC_EINVAL);
+    CU_ASSERT_EQUAL(try_set("inline_threshold", "1G"), RAYC_EINVAL);
+    CU_ASSERT(last_error_has("above 64M"));
+    CU_ASSERT_EQUAL(try_set("memory", "1G"), 0); /* other sizes are not capped */
 }
 
 static void test_log_level_values(void)
@@ -300,6 +311,7 @@ int main(void)
         {"unknown keys and NULL arguments", test_unknown_key_and_null},
         {"num_cpus, max_workers, num_gpus, rank0_workers", test_numeric_values},
         {"memory and inline_threshold sizes", test_size_values},
+        {"inline_threshold at most 64M", test_inline_threshold_cap},
         {"log_level", test_log_level_values},
         {"resources", test_resources_values},
         {"environment fallback; explicit wins", test_environment_fallback},

@@ -884,6 +884,51 @@ static void test_random_garbage(void)
     rayc__wbuf_free(&valid);
 }
 
+/* Splitting a batch into messages: whole records, at most the limit, at least one record;
+ * the pieces decode to the same records in order. */
+static void test_batch_split(void)
+{
+    rayc__wbuf b;
+    rayc__wbuf_init(&b);
+    CU_ASSERT_EQUAL(rayc__batch_split(b.p, 0, 100), 0);
+    size_t sizes[] = {0, 10, 100, 3, 250, 7, 7, 64};
+    size_t n = sizeof sizes / sizeof sizes[0];
+    for (size_t k = 0; k < n; k++) {
+        size_t at = rayc__rec_begin(&b, (uint8_t)(k + 1));
+        for (size_t j = 0; j < sizes[k]; j++)
+            rayc__put_u8(&b, (uint8_t)(k * 31 + j));
+        rayc__rec_end(&b, at);
+    }
+    CU_ASSERT_FATAL(!b.oom);
+    CU_ASSERT_EQUAL(rayc__batch_split(b.p, b.len, b.len), b.len);
+    CU_ASSERT_EQUAL(rayc__batch_split(b.p, b.len, 1), 5); /* one record even over the limit */
+    CU_ASSERT_EQUAL(rayc__batch_split(b.p, b.len, 5 + 15), 5 + 15);
+    CU_ASSERT_EQUAL(rayc__batch_split(b.p, b.len, 5 + 15 + 104), 5 + 15);
+    for (size_t limit = 1; limit <= b.len + 1; limit++) {
+        size_t at = 0, k = 0;
+        int bad = 0;
+        while (at < b.len) {
+            size_t m = rayc__batch_split(b.p + at, b.len - at, limit);
+            if (m == 0 || (m > limit && m != 5 + sizes[k]))
+                bad++;
+            rayc__rbuf r, rec;
+            uint8_t type;
+            rayc__rbuf_init(&r, b.p + at, m);
+            while (rayc__rec_next(&r, &type, &rec) == 1) {
+                if (type != k + 1 || rec.len != sizes[k])
+                    bad++;
+                k++;
+            }
+            if (r.err || m == 0)
+                break;
+            at += m;
+        }
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(k, n);
+    }
+    rayc__wbuf_free(&b);
+}
+
 int main(void)
 {
     static const struct {
@@ -901,6 +946,7 @@ int main(void)
         {"vhdr validation", test_vhdr_validation},
         {"truncation at every cut point", test_truncation_every_cut},
         {"20k random and mutated buffers", test_random_garbage},
+        {"batches split into messages at record boundaries", test_batch_split},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;

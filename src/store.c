@@ -634,9 +634,15 @@ int rayc__store_create(rayc__runtime *rt, const rayc__window_plan *plan, size_t 
     } else {
         if (plan->shared)
             RAYC_LOG(RAYC__LOG_INFO, "no shared-memory window; using MPI_Win_allocate");
-        if (!make_window(rt, 0, plan->bytes))
-            return rayc__fail(RAYC_EMPI, "rayc_init: cannot allocate the %zu-byte object store "
-                                         "window (set RAYC_WINDOW_BYTES lower)", plan->bytes);
+        if (!make_window(rt, 0, plan->bytes)) {
+            /* No one-sided component works here (osc/pt2pt refuses MPI_THREAD_MULTIPLE; a
+             * window may not fit): every value lives on the heap and moves two-sided. */
+            if (rt->rank == 0)
+                RAYC_LOG(RAYC__LOG_WARN, "no MPI window could be allocated (%zu bytes): large "
+                         "objects move with two-sided messages", plan->bytes);
+            s->dirty = 1;
+            return open_spill(rt);
+        }
     }
     RAYC_LOG(RAYC__LOG_INFO, "object store: %zu-byte %s window, %zu-byte budget", s->capacity,
              s->shared_win ? "shared" : "MPI_Win_allocate", budget);

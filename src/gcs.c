@@ -265,9 +265,20 @@ static void task_end(rayc__runtime *rt, gtask *t, int failed)
         if (o && o->producer == t)
             o->producer = NULL;
     }
-    rayc__oidmap_del(&g->tasks, t->id);
+    if (!t->num_returns)
+        rayc__oidmap_del(&g->tasks, t->id);
     task_unlink_live(g, t);
     free(t);
+}
+
+/* The live task tid: the producer of its first return (most tasks), or from the table of
+ * tasks without returns. NULL once it ended. One id map serves both, so a task costs no map
+ * entry of its own. */
+static gtask *task_find(rayc__gcs *g, rayc__oid tid)
+{
+    rayc__oid r1 = {tid.seq, tid.rank, 1};
+    gobj *o = rayc__gobj_find(g, r1);
+    return o ? o->producer : rayc__oidmap_get(&g->tasks, tid);
 }
 
 /* Mark object o done (READY or FAILED already set by the caller) and wake its waiters. */
@@ -516,7 +527,8 @@ static int make_returns(rayc__gcs *g, gtask *t)
 static int submit_task(rayc__runtime *rt, gtask *t, char *err, size_t errlen)
 {
     rayc__gcs *g = rt->gcs;
-    if (!t->cls || make_returns(g, t) != 0 || rayc__oidmap_put(&g->tasks, t->id, t) != 0) {
+    if (!t->cls || make_returns(g, t) != 0 ||
+        (!t->num_returns && rayc__oidmap_put(&g->tasks, t->id, t) != 0)) {
         snprintf(err, errlen, "out of memory");
         rayc__gtask_free(t);
         return RAYC_ENOMEM;
@@ -676,7 +688,7 @@ static void fn_record_duration(rayc__gcs *g, uint32_t fn, double dur)
 static gtask *done_task(rayc__runtime *rt, int src, rayc__oid tid, uint16_t attempt, double dur)
 {
     rayc__gcs *g = rt->gcs;
-    gtask *t = rayc__oidmap_get(&g->tasks, tid);
+    gtask *t = task_find(g, tid);
     if (!t || t->attempt != attempt || t->rank != src)
         return NULL; /* stale (cancelled) */
     rayc__uncharge(&g->view, src, &t->cls->demand);
@@ -762,7 +774,7 @@ static void handle_returned(rayc__runtime *rt, int src, rayc__rbuf *r)
     rayc__gcs *g = rt->gcs;
     rayc__oid tid = rayc__get_oid(r);
     uint16_t attempt = rayc__get_u16(r);
-    gtask *t = rayc__oidmap_get(&g->tasks, tid);
+    gtask *t = task_find(g, tid);
     if (!t || t->attempt != attempt || t->rank != src)
         return;
     rayc__uncharge(&g->view, src, &t->cls->demand);
@@ -824,7 +836,7 @@ void rayc__gcs_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec)
     case RAYC__M_PUT: handle_put(rt, src, rec); break;
     case RAYC__M_DONE: handle_done(rt, src, rec); break;
     case RAYC__M_STARTED: {
-        gtask *t = rayc__oidmap_get(&g->tasks, rayc__get_oid(rec));
+        gtask *t = task_find(g, rayc__get_oid(rec));
         if (t && t->state == RAYC_TASK_SUBMITTED_TO_WORKER)
             t->state = RAYC_TASK_RUNNING;
         break;
@@ -890,12 +902,11 @@ void rayc__gcs_destroy(rayc__runtime *rt)
     rayc__gcs *g = rt->gcs;
     if (!g)
         return;
-    size_t pos = 0;
-    gtask *t;
-    while ((t = rayc__oidmap_next(&g->tasks, &pos, NULL))) {
+    for (gtask *t = g->live_head, *next; t; t = next) {
+        next = t->live_next;
         rayc__gtask_free(t);
     }
-    pos = 0;
+    size_t pos = 0;
     gobj *o;
     while ((o = rayc__oidmap_next(&g->objs, &pos, NULL))) {
         for (gwait *w = o->waiters, *n; w; w = n) {

@@ -133,7 +133,9 @@ typedef struct pfail {
 } pfail;
 
 struct rayc__gcs {
-    rayc__oidmap objs, tasks;
+    rayc__oidmap objs;
+    rayc__oidmap tasks;   /* tasks without returns; the others are found through their first
+                           * return's producer */
     gclass *classes;
     gclass *last_cls;     /* the class of the latest submission (most repeat it) */
     uint64_t nqueued, nretries;

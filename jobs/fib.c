@@ -22,44 +22,10 @@
 
 #include <rayc.h>
 
+#define JOB_NAME "fib"
+#include "job_util.h"
+
 #define MAX_K 45 /* fib(45) already takes seconds this way */
-
-/* ------------------------------------------------------------------------------------------ */
-/* Small helpers (each job is self-contained so that it reads on its own)                     */
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* A rayc call failed on the driver: say which and why, stop the runtime on every rank (so that
- * no rank waits forever for us), and exit 1. */
-static void die(const char *what, int rc)
-{
-    fprintf(stderr, "fib: FAILED: %s: %s: %s\n", what, rayc_strerror(rc), rayc_last_error());
-    if (rayc_is_initialized())
-        rayc_shutdown();
-    exit(EXIT_FAILURE);
-}
-
-static void check(int rc, const char *what)
-{
-    if (rc != RAYC_OK)
-        die(what, rc);
-}
-
-/* Parse a decimal integer in [min, max]; 0 on success, -1 otherwise. */
-static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Fibonacci                                                                                   */

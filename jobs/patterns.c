@@ -29,66 +29,14 @@
 
 #include <rayc.h>
 
-/* ------------------------------------------------------------------------------------------ */
-/* Small helpers (each job is self-contained so that it reads on its own)                     */
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#define JOB_NAME "patterns"
+#include "job_util.h"
 
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
         ; /* interrupted by a signal: sleep the rest */
-}
-
-/* A rayc call failed on the driver: say which and why, stop the runtime on every rank (so that
- * no rank waits forever for us), and exit 1. */
-static void die(const char *what, int rc)
-{
-    fprintf(stderr, "patterns: FAILED: %s: %s: %s\n", what, rayc_strerror(rc),
-            rayc_last_error());
-    if (rayc_is_initialized())
-        rayc_shutdown();
-    exit(EXIT_FAILURE);
-}
-
-static void check(int rc, const char *what)
-{
-    if (rc != RAYC_OK)
-        die(what, rc);
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL)
-        die("calloc", RAYC_ENOMEM);
-    return p;
-}
-
-/* Parse a decimal integer in [min, max]; 0 on success, -1 otherwise. */
-static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* splitmix64: a tiny counter-based generator; one 64-bit word of state. */
-static uint64_t splitmix64_next(uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
 }
 
 /* The work of one item in experiment 2: a few microseconds of arithmetic, giving a 24-bit

@@ -36,68 +36,14 @@
 
 #include <rayc.h>
 
-/* ------------------------------------------------------------------------------------------ */
-/* Small helpers (each job is self-contained so that it reads on its own)                     */
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#define JOB_NAME "walltime"
+#include "job_util.h"
 
 static void sleep_seconds(double s)
 {
     struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
     while (nanosleep(&ts, &ts) != 0)
         ; /* interrupted by a signal (the stop signal itself, say): sleep the rest */
-}
-
-/* A rayc call failed on the driver: say which and why, stop the runtime on every rank (so that
- * no rank waits forever for us), and exit 1. */
-static void die(const char *what, int rc)
-{
-    fprintf(stderr, "walltime: FAILED: %s: %s: %s\n", what, rayc_strerror(rc),
-            rayc_last_error());
-    if (rayc_is_initialized())
-        rayc_shutdown();
-    exit(EXIT_FAILURE);
-}
-
-static void check(int rc, const char *what)
-{
-    if (rc != RAYC_OK)
-        die(what, rc);
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL)
-        die("calloc", RAYC_ENOMEM);
-    return p;
-}
-
-/* Parse a decimal integer in [min, max]; 0 on success, -1 otherwise. */
-static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Parse a number in [min, max]; 0 on success, -1 otherwise. */
-static int parse_f64(const char *s, double min, double max, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !(v >= min && v <= max))
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static const char *signal_name(int signum)

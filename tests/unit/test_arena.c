@@ -2,11 +2,11 @@
  * fragmentation, misuse codes, randomized alloc/free against a shadow model, terabyte accounting. */
 #include "arena.h"
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "unit_main.h"
 
 /* Fails the current test (fatally) when an arena invariant is broken, printing why. */
 #define CHECK_INVARIANTS(a)                                                                       \
@@ -359,10 +359,7 @@ static void test_many_blocks(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const unit_test tests[] = {
         {"init and misuse codes", test_init_and_misuse},
         {"alignment", test_alignment},
         {"exact fill", test_exact_fill},
@@ -372,20 +369,5 @@ int main(void)
         {"terabyte accounting", test_terabyte_accounting},
         {"200k blocks", test_many_blocks},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite suite = CU_add_suite("arena", NULL, NULL);
-    for (size_t i = 0; suite && i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            suite = NULL;
-    if (!suite) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    unsigned ran = CU_get_number_of_tests_run();
-    CU_cleanup_registry();
-    return failed == 0 && ran > 0 ? 0 : 1;
+    return UNIT_RUN("arena", tests);
 }

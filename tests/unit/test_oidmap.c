@@ -3,7 +3,6 @@
  * operations checked against a shadow model and the linear-probing invariant. */
 #include "config.h"
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #include "oidmap.h"
+#include "unit_main.h"
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 
@@ -412,10 +412,7 @@ static void test_sequential_ids_probe_short(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const unit_test tests[] = {
         {"put, get, del, replace", test_put_get_del_replace},
         {"null key", test_null_key},
         {"growth", test_growth},
@@ -424,20 +421,5 @@ int main(void)
         {"200k random ops vs shadow model", test_random_vs_shadow},
         {"ids made in sequence probe short", test_sequential_ids_probe_short},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite suite = CU_add_suite("oidmap", NULL, NULL);
-    for (size_t i = 0; suite && i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            suite = NULL;
-    if (!suite) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    unsigned ran = CU_get_number_of_tests_run();
-    CU_cleanup_registry();
-    return failed == 0 && ran > 0 ? 0 : 1;
+    return UNIT_RUN("oidmap", tests);
 }

@@ -3,13 +3,13 @@
  * wins over the environment. */
 #include "config.h"
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rconfig.h"
+#include "unit_main.h"
 
 static const char *const env_names[RAYC__CFG_NKEYS] = {
     "RAYC_NUM_CPUS",  "RAYC_NUM_GPUS",         "RAYC_MEMORY",      "RAYC_RESOURCES",
@@ -301,10 +301,7 @@ static void test_check_env_values(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const unit_test tests[] = {
         {"create and destroy", test_create_destroy},
         {"key names", test_key_names},
         {"set copies and replaces", test_set_copies_and_replaces},
@@ -317,20 +314,5 @@ int main(void)
         {"environment fallback; explicit wins", test_environment_fallback},
         {"checking environment values", test_check_env_values},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite suite = CU_add_suite("rconfig", NULL, NULL);
-    for (size_t i = 0; suite && i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            suite = NULL;
-    if (!suite) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    unsigned ran = CU_get_number_of_tests_run();
-    CU_cleanup_registry();
-    return failed == 0 && ran > 0 ? 0 : 1;
+    return UNIT_RUN("rconfig", tests);
 }

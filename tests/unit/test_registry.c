@@ -3,13 +3,13 @@
  * by name, the describe() digest compared across ranks, and registration after freeze. */
 #include "config.h"
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "registry.h"
+#include "unit_main.h"
 
 /* ---- functions registered at load time with RAYC_REMOTE ---- */
 
@@ -508,10 +508,7 @@ static void test_register_after_freeze(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const unit_test tests[] = {
         {"RAYC_REMOTE load-time registration", test_load_time_registration},
         {"reset", test_reset},
         {"freeze sorts by name and indexes", test_freeze_sorts_and_indexes},
@@ -523,20 +520,5 @@ int main(void)
         {"describe digest", test_describe},
         {"registration after freeze", test_register_after_freeze},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite suite = CU_add_suite("registry", NULL, NULL);
-    for (size_t i = 0; suite && i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            suite = NULL;
-    if (!suite) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    unsigned ran = CU_get_number_of_tests_run();
-    CU_cleanup_registry();
-    return failed == 0 && ran > 0 ? 0 : 1;
+    return UNIT_RUN("registry", tests);
 }

@@ -1,10 +1,10 @@
 /* test_sched_policy.c: rayc__place (feasibility, WAIT, slack, locality, load and rank tie-breaks,
  * SPREAD, hard/soft affinity, non-accepting ranks), rayc__charge/uncharge, rayc__res_fits and
  * rayc__res_parse, against fake cluster layouts in-process (no MPI). */
-#include <CUnit/Basic.h>
 #include <string.h>
 
 #include "sched_policy.h"
+#include "unit_main.h"
 
 #define NOT_SET (-77) /* sentinel: rank_out must stay untouched unless the result is OK */
 
@@ -692,10 +692,7 @@ static void test_parse_err_buffer(void)
 
 /* ------------------------------------------------------------------------------------------ */
 
-static const struct {
-    const char *name;
-    CU_TestFunc fn;
-} tests[] = {
+static const unit_test tests[] = {
     {"res_fits", test_res_fits},
     {"res_add_sub", test_res_add_sub},
     {"infeasible_gpu_on_gpu_less_cluster", test_infeasible_gpu_on_gpu_less_cluster},
@@ -725,24 +722,5 @@ static const struct {
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return (int)CU_get_error();
-    CU_pSuite suite = CU_add_suite("sched_policy", NULL, NULL);
-    if (!suite)
-        goto fail_registry;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            goto fail_registry;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned int run = CU_get_number_of_tests_run();
-    unsigned int failures = CU_get_number_of_failures();
-    unsigned int tests_failed = CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    return run == 0 || failures != 0 || tests_failed != 0 ? 1 : 0;
-
-fail_registry:
-    fprintf(stderr, "test_sched_policy: CUnit setup failed: %s\n", CU_get_error_msg());
-    CU_cleanup_registry();
-    return 1;
+    return UNIT_RUN("sched_policy", tests);
 }

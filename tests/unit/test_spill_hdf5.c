@@ -4,7 +4,6 @@
  * and what h5dump shows in a kept file. */
 #include "spill_hdf5.h"
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "unit_main.h"
 
 static char tmpdir[4096]; /* a fresh directory per test */
 static char errbuf[1024];
@@ -719,10 +719,7 @@ static void test_h5dump_shows_datasets(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const unit_test tests[] = {
         {"round trip of every dtype, n-d and 0-d", test_every_dtype},
         {"8-d, 1 MiB and empty shapes", test_shapes_and_empty},
         {"bad arguments", test_bad_arguments},
@@ -739,21 +736,5 @@ int main(void)
         {"datasets written by another tool", test_foreign_datasets},
         {"h5dump shows types, shapes, attributes", test_h5dump_shows_datasets},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite suite =
-        CU_add_suite_with_setup_and_teardown("spill_hdf5", NULL, NULL, setup_dir, teardown_dir);
-    for (size_t i = 0; suite && i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            suite = NULL;
-    if (!suite) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    unsigned ran = CU_get_number_of_tests_run();
-    CU_cleanup_registry();
-    return failed == 0 && ran > 0 ? 0 : 1;
+    return UNIT_RUN_EACH("spill_hdf5", tests, setup_dir, teardown_dir);
 }

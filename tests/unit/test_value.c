@@ -3,7 +3,6 @@
  * accessors and scalar conversions, status names/texts and the per-thread last error. */
 #include "config.h"
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 #include <limits.h>
 #include <math.h>
@@ -15,6 +14,7 @@
 
 #include "status_int.h"
 #include "value_int.h"
+#include "unit_main.h"
 
 /* True when rayc_last_error() contains needle; prints the message otherwise. */
 static int last_error_has(const char *needle)
@@ -694,10 +694,7 @@ static void test_last_error(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const unit_test tests[] = {
         {"dtype sizes, names, parse", test_dtype_table},
         {"vhdr_make bounds and overflow", test_vhdr_make},
         {"value new/adopt/ref/unref", test_value_life_cycle},
@@ -712,20 +709,5 @@ int main(void)
         {"status names and texts", test_status_table},
         {"last error message", test_last_error},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite suite = CU_add_suite("value", NULL, NULL);
-    for (size_t i = 0; suite && i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            suite = NULL;
-    if (!suite) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    unsigned ran = CU_get_number_of_tests_run();
-    CU_cleanup_registry();
-    return failed == 0 && ran > 0 ? 0 : 1;
+    return UNIT_RUN("value", tests);
 }

@@ -4,7 +4,6 @@
  * buffers decoded without crashing (run under ASan to catch out-of-bounds reads). */
 #include "config.h"
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 #include <float.h>
 #include <math.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 
 #include "wire.h"
+#include "unit_main.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
@@ -931,10 +931,7 @@ static void test_batch_split(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static const unit_test tests[] = {
         {"little-endian layout", test_layout_little_endian},
         {"put/get round trips", test_scalar_round_trips},
         {"sticky read errors", test_sticky_error},
@@ -948,20 +945,5 @@ int main(void)
         {"20k random and mutated buffers", test_random_garbage},
         {"batches split into messages at record boundaries", test_batch_split},
     };
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite suite = CU_add_suite("wire", NULL, NULL);
-    for (size_t i = 0; suite && i < sizeof tests / sizeof tests[0]; i++)
-        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-            suite = NULL;
-    if (!suite) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    unsigned ran = CU_get_number_of_tests_run();
-    CU_cleanup_registry();
-    return failed == 0 && ran > 0 ? 0 : 1;
+    return UNIT_RUN("wire", tests);
 }

@@ -241,18 +241,13 @@ static void parse_options(int argc, char **argv, int64_t *ntasks, double *unit)
             bad |= parse_f64(optarg, 0.0, 10.0, unit);
             break;
         case 'h':
-            usage(stdout);
-            check(rayc_shutdown(), "rayc_shutdown");
-            exit(EXIT_SUCCESS);
+            usage_exit(usage, EXIT_SUCCESS);
         default:
             bad = 1;
         }
     }
-    if (bad || optind != argc) {
-        usage(stderr);
-        check(rayc_shutdown(), "rayc_shutdown");
-        exit(2);
-    }
+    if (bad || optind != argc)
+        usage_exit(usage, 2);
 }
 
 /* Print one line per rank: where it runs and how many worker threads it started. */

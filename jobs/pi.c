@@ -93,18 +93,13 @@ static void parse_options(int argc, char **argv, options *o)
             bad |= parse_i64(optarg, 0, INT64_MAX, &o->seed);
             break;
         case 'h':
-            usage(stdout);
-            check(rayc_shutdown(), "rayc_shutdown");
-            exit(EXIT_SUCCESS);
+            usage_exit(usage, EXIT_SUCCESS);
         default:
             bad = 1;
         }
     }
-    if (bad || optind != argc) {
-        usage(stderr);
-        check(rayc_shutdown(), "rayc_shutdown");
-        exit(2);
-    }
+    if (bad || optind != argc)
+        usage_exit(usage, 2);
 }
 
 /* Standard error of 4 * hits / n, the estimate from n samples: 4 * sqrt(p (1 - p) / n). */

@@ -108,18 +108,13 @@ static void parse_options(int argc, char **argv, options *o)
             bad |= parse_f64(optarg, 0.0, 86400.0, &o->seconds);
             break;
         case 'h':
-            usage(stdout);
-            check(rayc_shutdown(), "rayc_shutdown");
-            exit(EXIT_SUCCESS);
+            usage_exit(usage, EXIT_SUCCESS);
         default:
             bad = 1;
         }
     }
-    if (bad || optind != argc) {
-        usage(stderr);
-        check(rayc_shutdown(), "rayc_shutdown");
-        exit(2);
-    }
+    if (bad || optind != argc)
+        usage_exit(usage, 2);
 }
 
 /* One line per rank: where it runs and what it offers. Returns the worker slots (CPUs). */

@@ -119,29 +119,13 @@ static void usage(FILE *f)
 static void parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.batches = 32, .rows = 64, .features = 1024, .classes = 384};
-    int c, bad = 0;
-    while ((c = getopt(argc, argv, "b:r:f:c:h")) != -1) {
-        switch (c) {
-        case 'b':
-            bad |= parse_i64(optarg, 1, 100000, &o->batches);
-            break;
-        case 'r':
-            bad |= parse_i64(optarg, 1, 1000000, &o->rows);
-            break;
-        case 'f':
-            bad |= parse_i64(optarg, 1, 100000, &o->features);
-            break;
-        case 'c':
-            bad |= parse_i64(optarg, 1, 100000, &o->classes);
-            break;
-        case 'h':
-            usage_exit(usage, EXIT_SUCCESS);
-        default:
-            bad = 1;
-        }
-    }
-    if (bad || optind != argc)
-        usage_exit(usage, 2);
+    const job_option opts[] = {
+        JOB_INT('b', 1, 100000, &o->batches),
+        JOB_INT('r', 1, 1000000, &o->rows),
+        JOB_INT('f', 1, 100000, &o->features),
+        JOB_INT('c', 1, 100000, &o->classes),
+    };
+    parse_job_options(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), usage);
 }
 
 int main(int argc, char **argv)

@@ -229,25 +229,8 @@ static void usage(FILE *f)
  * with status 2. */
 static void parse_options(int argc, char **argv, int64_t *ntasks, double *unit)
 {
-    *ntasks = 0;
-    *unit = 0.1;
-    int c, bad = 0;
-    while ((c = getopt(argc, argv, "n:u:h")) != -1) {
-        switch (c) {
-        case 'n':
-            bad |= parse_i64(optarg, 1, 1000, ntasks);
-            break;
-        case 'u':
-            bad |= parse_f64(optarg, 0.0, 10.0, unit);
-            break;
-        case 'h':
-            usage_exit(usage, EXIT_SUCCESS);
-        default:
-            bad = 1;
-        }
-    }
-    if (bad || optind != argc)
-        usage_exit(usage, 2);
+    const job_option opts[] = {JOB_INT('n', 1, 1000, ntasks), JOB_F64('u', 0.0, 10.0, unit)};
+    parse_job_options(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), usage);
 }
 
 /* Print one line per rank: where it runs and how many worker threads it started. */

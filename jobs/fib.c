@@ -78,23 +78,11 @@ static void usage(FILE *f)
 static void parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.tasks = 32, .kmax = 35};
-    int c, bad = 0;
-    while ((c = getopt(argc, argv, "n:k:h")) != -1) {
-        switch (c) {
-        case 'n':
-            bad |= parse_i64(optarg, 1, 100000, &o->tasks);
-            break;
-        case 'k':
-            bad |= parse_i64(optarg, 3, MAX_K, &o->kmax);
-            break;
-        case 'h':
-            usage_exit(usage, EXIT_SUCCESS);
-        default:
-            bad = 1;
-        }
-    }
-    if (bad || optind != argc)
-        usage_exit(usage, 2);
+    const job_option opts[] = {
+        JOB_INT('n', 1, 100000, &o->tasks),
+        JOB_INT('k', 3, MAX_K, &o->kmax),
+    };
+    parse_job_options(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), usage);
 }
 
 int main(int argc, char **argv)

@@ -115,26 +115,12 @@ static void usage(FILE *f)
 static void parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.runs = 10, .n = 300, .seed = 0};
-    int c, bad = 0;
-    while ((c = getopt(argc, argv, "r:n:s:h")) != -1) {
-        switch (c) {
-        case 'r':
-            bad |= parse_i64(optarg, 1, 100000, &o->runs);
-            break;
-        case 'n':
-            bad |= parse_i64(optarg, 1, MAX_N, &o->n);
-            break;
-        case 's':
-            bad |= parse_i64(optarg, 0, INT64_MAX / 4, &o->seed);
-            break;
-        case 'h':
-            usage_exit(usage, EXIT_SUCCESS);
-        default:
-            bad = 1;
-        }
-    }
-    if (bad || optind != argc)
-        usage_exit(usage, 2);
+    const job_option opts[] = {
+        JOB_INT('r', 1, 100000, &o->runs),
+        JOB_INT('n', 1, MAX_N, &o->n),
+        JOB_INT('s', 0, INT64_MAX / 4, &o->seed),
+    };
+    parse_job_options(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), usage);
 }
 
 int main(int argc, char **argv)

@@ -314,29 +314,13 @@ static void usage(FILE *f)
 static void parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.tasks = 8, .unit_ms = 25, .items = 20000, .chunk = 1000};
-    int c, bad = 0;
-    while ((c = getopt(argc, argv, "n:u:i:c:h")) != -1) {
-        switch (c) {
-        case 'n':
-            bad |= parse_i64(optarg, 1, 10000, &o->tasks);
-            break;
-        case 'u':
-            bad |= parse_i64(optarg, 0, 10000, &o->unit_ms);
-            break;
-        case 'i':
-            bad |= parse_i64(optarg, 1, 10000000, &o->items);
-            break;
-        case 'c':
-            bad |= parse_i64(optarg, 1, 10000000, &o->chunk);
-            break;
-        case 'h':
-            usage_exit(usage, EXIT_SUCCESS);
-        default:
-            bad = 1;
-        }
-    }
-    if (bad || optind != argc)
-        usage_exit(usage, 2);
+    const job_option opts[] = {
+        JOB_INT('n', 1, 10000, &o->tasks),
+        JOB_INT('u', 0, 10000, &o->unit_ms),
+        JOB_INT('i', 1, 10000000, &o->items),
+        JOB_INT('c', 1, 10000000, &o->chunk),
+    };
+    parse_job_options(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), usage);
 }
 
 int main(int argc, char **argv)

@@ -80,26 +80,12 @@ static void usage(FILE *f)
 static void parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.tasks = 100, .samples = 4000000, .seed = 1};
-    int c, bad = 0;
-    while ((c = getopt(argc, argv, "t:s:r:h")) != -1) {
-        switch (c) {
-        case 't':
-            bad |= parse_i64(optarg, 1, 1000000, &o->tasks);
-            break;
-        case 's':
-            bad |= parse_i64(optarg, 1, INT64_C(1000000000000), &o->samples);
-            break;
-        case 'r':
-            bad |= parse_i64(optarg, 0, INT64_MAX, &o->seed);
-            break;
-        case 'h':
-            usage_exit(usage, EXIT_SUCCESS);
-        default:
-            bad = 1;
-        }
-    }
-    if (bad || optind != argc)
-        usage_exit(usage, 2);
+    const job_option opts[] = {
+        JOB_INT('t', 1, 1000000, &o->tasks),
+        JOB_INT('s', 1, INT64_C(1000000000000), &o->samples),
+        JOB_INT('r', 0, INT64_MAX, &o->seed),
+    };
+    parse_job_options(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), usage);
 }
 
 /* Standard error of 4 * hits / n, the estimate from n samples: 4 * sqrt(p (1 - p) / n). */

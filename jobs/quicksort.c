@@ -183,26 +183,12 @@ static void usage(FILE *f)
 static void parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.n = 1000000, .cutoff = 50000, .seed = 2};
-    int c, bad = 0;
-    while ((c = getopt(argc, argv, "n:c:s:h")) != -1) {
-        switch (c) {
-        case 'n':
-            bad |= parse_i64(optarg, 1, INT64_C(1) << 30, &o->n);
-            break;
-        case 'c':
-            bad |= parse_i64(optarg, 1, INT64_MAX, &o->cutoff);
-            break;
-        case 's':
-            bad |= parse_i64(optarg, 0, INT64_MAX, &o->seed);
-            break;
-        case 'h':
-            usage_exit(usage, EXIT_SUCCESS);
-        default:
-            bad = 1;
-        }
-    }
-    if (bad || optind != argc)
-        usage_exit(usage, 2);
+    const job_option opts[] = {
+        JOB_INT('n', 1, INT64_C(1) << 30, &o->n),
+        JOB_INT('c', 1, INT64_MAX, &o->cutoff),
+        JOB_INT('s', 0, INT64_MAX, &o->seed),
+    };
+    parse_job_options(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), usage);
 }
 
 /* Compare got[0..n) with the reference sort; print what is wrong and return -1, or return 0. */

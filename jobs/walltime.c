@@ -98,23 +98,11 @@ static void usage(FILE *f)
 static void parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.tasks = 0, .seconds = 10.0};
-    int c, bad = 0;
-    while ((c = getopt(argc, argv, "n:d:h")) != -1) {
-        switch (c) {
-        case 'n':
-            bad |= parse_i64(optarg, 1, 1000000, &o->tasks);
-            break;
-        case 'd':
-            bad |= parse_f64(optarg, 0.0, 86400.0, &o->seconds);
-            break;
-        case 'h':
-            usage_exit(usage, EXIT_SUCCESS);
-        default:
-            bad = 1;
-        }
-    }
-    if (bad || optind != argc)
-        usage_exit(usage, 2);
+    const job_option opts[] = {
+        JOB_INT('n', 1, 1000000, &o->tasks),
+        JOB_F64('d', 0.0, 86400.0, &o->seconds),
+    };
+    parse_job_options(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), usage);
 }
 
 /* One line per rank: where it runs and what it offers. Returns the worker slots (CPUs). */

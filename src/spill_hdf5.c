@@ -367,9 +367,13 @@ close_ids:
 }
 
 /* Open dataset name: OK with *dset, ENOENT when there is no such link, EIO. */
+/* Open dataset name (checked first) for reading or deleting. Caller holds the HDF5 lock. */
 static int open_object(rayc__spill *sp, const char *name, hid_t *dset, char *err,
                        size_t errlen)
 {
+    int rc = check_name(name, err, errlen);
+    if (rc != RAYC__SPILL_OK)
+        return rc;
     htri_t exists = sp->file < 0 ? 0 : H5Lexists(sp->file, name, H5P_DEFAULT);
     if (exists < 0)
         return h5_fail(err, errlen, RAYC__SPILL_EIO, "spill: cannot look up %s in %s", name,
@@ -516,11 +520,8 @@ int rayc__spill_info(rayc__spill *sp, const char *name, rayc_dtype *dtype, int *
     hid_t dset = H5I_INVALID_HID;
     if (!sp)
         return set_err(err, errlen, RAYC__SPILL_EINVAL, "spill: NULL handle");
-    int rc = check_name(name, err, errlen);
-    if (rc != RAYC__SPILL_OK)
-        return rc;
     h5_enter(&c);
-    rc = open_object(sp, name, &dset, err, errlen);
+    int rc = open_object(sp, name, &dset, err, errlen);
     if (rc == RAYC__SPILL_OK)
         rc = describe(dset, name, &d, err, errlen);
     close_id(dset, H5Dclose);
@@ -546,11 +547,8 @@ int rayc__spill_read(rayc__spill *sp, const char *name, void *dst, size_t nbytes
     hid_t dset = H5I_INVALID_HID, type = H5I_INVALID_HID;
     if (!sp || (nbytes > 0 && !dst))
         return set_err(err, errlen, RAYC__SPILL_EINVAL, "spill: NULL handle or buffer");
-    int rc = check_name(name, err, errlen);
-    if (rc != RAYC__SPILL_OK)
-        return rc;
     h5_enter(&c);
-    rc = open_object(sp, name, &dset, err, errlen);
+    int rc = open_object(sp, name, &dset, err, errlen);
     if (rc == RAYC__SPILL_OK)
         rc = describe(dset, name, &d, err, errlen);
     if (rc == RAYC__SPILL_OK && d.nbytes != nbytes)
@@ -576,11 +574,8 @@ int rayc__spill_delete(rayc__spill *sp, const char *name, char *err, size_t errl
     hid_t dset = H5I_INVALID_HID;
     if (!sp)
         return set_err(err, errlen, RAYC__SPILL_EINVAL, "spill: NULL handle");
-    int rc = check_name(name, err, errlen);
-    if (rc != RAYC__SPILL_OK)
-        return rc;
     h5_enter(&c);
-    rc = open_object(sp, name, &dset, err, errlen);
+    int rc = open_object(sp, name, &dset, err, errlen);
     if (rc == RAYC__SPILL_OK) {
         hsize_t bytes = H5Dget_storage_size(dset);
         H5Dclose(dset);

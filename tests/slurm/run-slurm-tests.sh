@@ -612,55 +612,41 @@ test_walltime_signal_option() {
 
 # "--signal=B:USR1@60" signals only the batch shell, which must pass the signal on: srun runs in
 # the background, the shell traps USR1 and forwards it to srun, which forwards it to every rank.
-# This is the script shown in docs/hpc.md; scancel --batch sends what B: would.
+# This is the script shown in docs/hpc.md (its pid variable named for either launcher here);
+# scancel --batch sends what B: would.
 test_walltime_batch_forward() {
-    local file id
-    file=$(write_job walltime_forward <<EOF
-#SBATCH --job-name=walltime_forward --ntasks=4 --time=2 --signal=B:USR1@60
-$(mpi_env)
-srun --mpi=pmix "$jobs_bin/walltime" "\$@" &
-srun_pid=\$!
-trap 'kill -USR1 "\$srun_pid"' USR1
-wait "\$srun_pid"
-rc=\$?
-while kill -0 "\$srun_pid" 2>/dev/null; do
-    wait "\$srun_pid"
-    rc=\$?
-done
-echo "srun exit status \$rc"
-exit "\$rc"
-EOF
-)
-    id=$(submit "$file" -- -n 40 -d 2)
-    wait_started "$id"
-    timeout 15 scancel --batch --signal=USR1 "$id"
-    log "sent SIGUSR1 to the batch shell of job $id"
-    wait_job "$id"
-    walltime_stop_checks "$id" 10
-    check_job "$id" '^srun exit status 0$'
+    walltime_forward walltime_forward srun 'srun --mpi=pmix'
 }
 
 # Under mpirun the ranks are not Slurm tasks (mpirun starts them through its own daemons), so
 # the signal must go to mpirun, which forwards SIGUSR1 to every rank: the same batch-shell
 # forwarding as above, with mpirun in place of srun.
 test_walltime_mpirun_forward() {
-    local file id
-    file=$(write_job walltime_mpirun <<EOF
-#SBATCH --job-name=walltime_mpirun --ntasks=4 --time=2 --signal=B:USR1@60
-$(mpi_env)
-if [ "\$(id -u)" -eq 0 ]; then
+    walltime_forward walltime_mpirun mpirun mpirun \
+        'if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-mpirun "$jobs_bin/walltime" "\$@" &
-mpirun_pid=\$!
-trap 'kill -USR1 "\$mpirun_pid"' USR1
-wait "\$mpirun_pid"
+fi'
+}
+
+# walltime_forward NAME LAUNCHER COMMAND [PRELUDE]: a batch job NAME whose shell runs the
+# walltime program with COMMAND in the background, traps USR1 and forwards it to the launcher
+# (srun or mpirun, which passes it to every rank); scancel --batch sends what B: would.
+walltime_forward() {
+    local name=$1 launcher=$2 cmd=$3 prelude=${4:-} file id
+    file=$(write_job "$name" <<EOF
+#SBATCH --job-name=$name --ntasks=4 --time=2 --signal=B:USR1@60
+$(mpi_env)
+$prelude
+$cmd "$jobs_bin/walltime" "\$@" &
+launcher_pid=\$!
+trap 'kill -USR1 "\$launcher_pid"' USR1
+wait "\$launcher_pid"
 rc=\$?
-while kill -0 "\$mpirun_pid" 2>/dev/null; do
-    wait "\$mpirun_pid"
+while kill -0 "\$launcher_pid" 2>/dev/null; do
+    wait "\$launcher_pid"
     rc=\$?
 done
-echo "mpirun exit status \$rc"
+echo "$launcher exit status \$rc"
 exit "\$rc"
 EOF
 )
@@ -670,7 +656,7 @@ EOF
     log "sent SIGUSR1 to the batch shell of job $id"
     wait_job "$id"
     walltime_stop_checks "$id" 10
-    check_job "$id" '^mpirun exit status 0$'
+    check_job "$id" "^$launcher exit status 0\$"
 }
 
 # run_sbatch_file FILE: the case for an .sbatch file given on the command line.

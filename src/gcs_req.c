@@ -484,7 +484,7 @@ void rayc__gcs_shutdown_begin(rayc__runtime *rt)
     rayc__raylet_begin_drain(rt);
 }
 
-int rayc__gcs_remote_running(rayc__runtime *rt)
+int rayc__gcs_queued_behind_remote(rayc__runtime *rt)
 {
     const rayc__cluster_view *v = &rt->gcs->view;
     if (!rt->gcs->nqueued)

@@ -276,7 +276,7 @@ void rayc__gcs_summary(rayc__runtime *rt);
 /* 1 when tasks wait to be placed while others run on ranks other than 0: their DONE records
  * free the resources the waiting ones need, so rank 0's progress loop sleeps less to notice
  * them sooner. */
-int rayc__gcs_remote_running(rayc__runtime *rt);
+int rayc__gcs_queued_behind_remote(rayc__runtime *rt);
 /* 1 when every rank has acked the drain. */
 int rayc__gcs_all_drained(rayc__runtime *rt);
 

@@ -300,8 +300,8 @@ static void idle_wait(rayc__runtime *rt, progress_state *ps, double now)
     }
     rayc__lock(rt);
     if (!rt->wake_pending && !rt->out_dirty && !atomic_load(&rt->subq_n)) {
-        double cap = rt->gcs && rayc__gcs_queued_behind_remote(rt) ? SLEEP_BUSY_SECONDS
-                                                             : SLEEP_MAX_SECONDS;
+        int busy = rt->gcs && rayc__gcs_queued_behind_remote(rt);
+        double cap = busy ? SLEEP_BUSY_SECONDS : SLEEP_MAX_SECONDS;
         if (ps->sleep > cap)
             ps->sleep = cap;
         struct timespec ts;

@@ -229,6 +229,8 @@ static void usage(FILE *f)
  * with status 2. */
 static void parse_options(int argc, char **argv, int64_t *ntasks, double *unit)
 {
+    *ntasks = 0; /* 0: twice the worker slots */
+    *unit = 0.1;
     const job_option opts[] = {JOB_INT('n', 1, 1000, ntasks), JOB_F64('u', 0.0, 10.0, unit)};
     parse_job_options(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), usage);
 }

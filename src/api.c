@@ -174,10 +174,10 @@ static void encode_spec(rayc__wbuf *b, rayc__oid id, const rayc__fn_entry *e,
 
 /* Rank 0's submission as the control service's task record (no encoding); NULL when out of
  * memory. Small by-value arguments are copied; large ones were put as big (NULL: none). */
-static gtask *direct_task(rayc__oid id, const rayc__fn_entry *e, const eff_opts *eo,
+static gtask *direct_task(rayc__gcs *g, rayc__oid id, const rayc__fn_entry *e, const eff_opts *eo,
                           const rayc_arg *args, int nargs, const rayc__oid *big)
 {
-    gtask *t = rayc__gtask_new((uint32_t)nargs);
+    gtask *t = rayc__gtask_new(g, (uint32_t)nargs);
     if (!t)
         return NULL;
     t->id = id;
@@ -192,7 +192,7 @@ static gtask *direct_task(rayc__oid id, const rayc__fn_entry *e, const eff_opts 
         rayc__vhdr h;
         rayc__arg_check(&args[i], &h);
         if (!(t->args[i].val = rayc__value_new(&h, rayc__arg_data(&args[i])))) {
-            rayc__gtask_free(t);
+            rayc__gtask_free(g, t);
             return NULL;
         }
     }
@@ -244,7 +244,7 @@ static int submit_locked(rayc__runtime *rt, rayc__oid id, const rayc__fn_entry *
         rayc__gmsg m;
         rayc__wbuf *b;
         if (rt->rank == 0) {
-            gtask *t = direct_task(id, e, eo, args, nargs, bigid);
+            gtask *t = direct_task(rt->gcs, id, e, eo, args, nargs, bigid);
             rc = !t ? rayc__fail(RAYC_ENOMEM, "rayc_submit: out of memory")
                     : rayc__gcs_submit_direct(rt, t, &eo->demand, eo->o.strategy,
                                               eo->o.affinity_rank, eo->o.affinity_soft != 0);
@@ -285,12 +285,12 @@ static int submit_queued(rayc__runtime *rt, rayc_ref *out, int nout, const rayc_
                          const eff_opts *eo, const rayc_arg *args, int nargs, const char *api)
 {
     rayc__oid id = rayc__new_id(rt);
-    gtask *t = direct_task(id, e, eo, args, nargs, NULL);
+    gtask *t = direct_task(rt->gcs, id, e, eo, args, nargs, NULL);
     int now = t ? rayc__submitq_push(rt, t, &eo->demand, eo->o.strategy, eo->o.affinity_rank,
                                      eo->o.affinity_soft != 0)
                 : -1;
     if (now < 0) {
-        rayc__gtask_free(t);
+        rayc__gtask_free(rt->gcs, t);
         return rayc__fail(RAYC_ENOMEM, "%s(%s): out of memory", api, e->name);
     }
     if (now) {

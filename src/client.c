@@ -216,8 +216,8 @@ static int send_get_req(rayc__runtime *rt, rayc__op *op)
 {
     rayc__client *c = rt->client;
     uint64_t req_id = ++c->next_req;
-    rayc__oid key = {req_id, 0, 0};
-    if (rayc__oidmap_put(&c->ops, key, op) != 0)
+    op->req_key = (rayc__oid){req_id, 0, 0};
+    if (rayc__oidmap_put(&c->ops, op) != 0)
         return rayc__fail(RAYC_ENOMEM, "out of memory");
     op->gcs_req = (void *)(uintptr_t)req_id;
     rayc__gmsg m;
@@ -418,7 +418,7 @@ int rayc__client_create(rayc__runtime *rt)
     rt->client = calloc(1, sizeof *rt->client);
     if (!rt->client)
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
-    rayc__oidmap_init(&rt->client->ops);
+    rayc__oidmap_init(&rt->client->ops, offsetof(rayc__op, req_key));
     return 0;
 }
 

@@ -45,20 +45,31 @@ static int set_where(gobj *o, int32_t loc, int64_t off, const rayc__vhdr *hdr)
 
 static gobj *gobj_new(rayc__gcs *g, rayc__oid id)
 {
-    gobj *o = calloc(1, sizeof *o);
-    if (!o || rayc__oidmap_put(&g->objs, id, o) != 0) {
-        free(o);
+    gobj *o = rayc__slab_alloc(&g->obj_pool);
+    if (o)
+        o->id = id;
+    if (!o || rayc__oidmap_put(&g->objs, o) != 0) {
+        rayc__slab_free(&g->obj_pool, o);
         return NULL;
     }
-    o->id = id;
     o->handle = 1;
     o->refs = 1;
     return o;
 }
 
-static int add_waiter(gobj *o, int kind, void *who, uint32_t slot)
+gwait *rayc__gwait_new(rayc__gcs *g)
 {
-    gwait *w = malloc(sizeof *w);
+    return rayc__slab_alloc(&g->wait_pool);
+}
+
+void rayc__gwait_free(rayc__gcs *g, gwait *w)
+{
+    rayc__slab_free(&g->wait_pool, w);
+}
+
+static int add_waiter(rayc__gcs *g, gobj *o, int kind, void *who, uint32_t slot)
+{
+    gwait *w = rayc__gwait_new(g);
     if (!w)
         return -1;
     w->kind = (uint8_t)kind;
@@ -69,13 +80,13 @@ static int add_waiter(gobj *o, int kind, void *who, uint32_t slot)
     return 0;
 }
 
-static void unlink_waiter(gobj *o, void *who)
+static void unlink_waiter(rayc__gcs *g, gobj *o, void *who)
 {
     for (gwait **pp = &o->waiters; *pp;) {
         if ((*pp)->who == who) {
             gwait *w = *pp;
             *pp = w->next;
-            free(w);
+            rayc__gwait_free(g, w);
         } else {
             pp = &(*pp)->next;
         }
@@ -109,7 +120,7 @@ static void gobj_free(rayc__runtime *rt, gobj *o)
     }
     rayc__value_unref(o->val);
     free(o->err);
-    free(o);
+    rayc__slab_free(&g->obj_pool, o);
 }
 
 static void add_copy(rayc__runtime *rt, int src, rayc__oid id)
@@ -218,6 +229,8 @@ gtask *rayc__class_pop(rayc__gcs *g, gclass *c)
 
 /* ---------------------------------------------------------------- task life */
 
+static void gtask_release(rayc__gcs *g, gtask *t);
+
 static void task_record_finished(rayc__gcs *g, gtask *t, int failed)
 {
     finished_rec *f = &g->finished[g->finished_next++ % RAYC__GCS_FINISHED_RING];
@@ -231,16 +244,52 @@ static void task_record_finished(rayc__gcs *g, gtask *t, int failed)
         g->finished_count++;
 }
 
-static void task_unlink_live(rayc__gcs *g, gtask *t)
+/* Arrival stamps wrap at 2^32; stamp - next_arrival (mod 2^32) grows with the stamp among
+ * live tasks (fewer than 2^32 of them), so it orders them oldest first. */
+static int by_arrival(const void *a, const void *b, void *next_arrival)
 {
-    if (t->live_prev)
-        t->live_prev->live_next = t->live_next;
-    else
-        g->live_head = t->live_next;
-    if (t->live_next)
-        t->live_next->live_prev = t->live_prev;
-    else
-        g->live_tail = t->live_prev;
+    uint32_t base = *(const uint32_t *)next_arrival;
+    uint32_t x = (*(gtask *const *)a)->arrival - base, y = (*(gtask *const *)b)->arrival - base;
+    return x < y ? -1 : x > y;
+}
+
+/* pos walks the object map (tasks through their first return), then the table of tasks
+ * without returns (offset by the object map's capacity). */
+gtask *rayc__gcs_next_live(rayc__gcs *g, size_t *pos)
+{
+    while (*pos < g->objs.cap) {
+        gobj *o = rayc__oidmap_next(&g->objs, pos);
+        if (o && o->producer && o->producer->ret1 == o)
+            return o->producer;
+    }
+    size_t p = *pos - g->objs.cap;
+    gtask *t = rayc__oidmap_next(&g->tasks, &p);
+    *pos = g->objs.cap + p;
+    return t;
+}
+
+gtask **rayc__gcs_live_tasks(rayc__gcs *g, size_t *n, int *oom)
+{
+    *n = 0;
+    *oom = 0;
+    size_t cap = 64, k = 0;
+    gtask **out = NULL, *t;
+    for (size_t pos = 0; (t = rayc__gcs_next_live(g, &pos));) {
+        if (!out || k == cap) {
+            gtask **p = realloc(out, (cap = out ? cap * 2 : cap) * sizeof *p);
+            if (!p) {
+                free(out);
+                *oom = 1;
+                return NULL;
+            }
+            out = p;
+        }
+        out[k++] = t;
+    }
+    if (k)
+        qsort_r(out, k, sizeof *out, by_arrival, &g->next_arrival);
+    *n = k;
+    return out;
 }
 
 /* The task is over (finished or failed for good): release its argument refs and record. */
@@ -254,7 +303,7 @@ static void task_end(rayc__runtime *rt, gtask *t, int failed)
             gobj *o = rayc__gobj_find(g, t->args[i].id);
             if (o) {
                 if (t->deps_left)
-                    unlink_waiter(o, t);
+                    unlink_waiter(g, o, t);
                 rayc__gobj_unref(rt, o);
             }
         }
@@ -267,8 +316,7 @@ static void task_end(rayc__runtime *rt, gtask *t, int failed)
     }
     if (!t->num_returns)
         rayc__oidmap_del(&g->tasks, t->id);
-    task_unlink_live(g, t);
-    free(t);
+    gtask_release(g, t);
 }
 
 /* The live task tid: the producer of its first return (most tasks), or from the table of
@@ -342,7 +390,7 @@ static void obj_completed(rayc__runtime *rt, gobj *o)
         void *who = w->who;
         uint32_t slot = w->slot;
         int kind = w->kind;
-        free(w);
+        rayc__gwait_free(rt->gcs, w);
         if (kind == W_TASK)
             task_dep_done(rt, who, o); /* the task keeps its argument reference */
         else
@@ -393,7 +441,7 @@ void rayc__pending_fail_run(rayc__runtime *rt)
         for (uint32_t i = 0; i < t->nargs; i++) {
             gobj *a = rayc__oid_is_null(t->args[i].id) ? NULL : rayc__gobj_find(g, t->args[i].id);
             if (a && a->state == RAYC__OBJ_PENDING)
-                unlink_waiter(a, t);
+                unlink_waiter(g, a, t);
         }
         t->deps_left = 0;
         rayc__task_fail_status(rt, t, p->status, p->msg ? p->msg : "an argument failed");
@@ -416,7 +464,7 @@ static int bind_ref_arg(rayc__runtime *rt, gtask *t, uint32_t i, char *err, size
     }
     o->refs++;
     if (o->state == RAYC__OBJ_PENDING) {
-        if (add_waiter(o, W_TASK, t, i) != 0) {
+        if (add_waiter(rt->gcs, o, W_TASK, t, i) != 0) {
             o->refs--;
             snprintf(err, errlen, "out of memory");
             return RAYC_ENOMEM;
@@ -430,23 +478,34 @@ static int bind_ref_arg(rayc__runtime *rt, gtask *t, uint32_t i, char *err, size
     return 0;
 }
 
-gtask *rayc__gtask_new(uint32_t nargs)
+gtask *rayc__gtask_new(rayc__gcs *g, uint32_t nargs)
 {
-    gtask *t = calloc(1, sizeof *t + (size_t)nargs * sizeof(garg)); /* arguments follow */
+    gtask *t = nargs < RAYC__GTASK_POOLS ? rayc__slab_alloc(&g->task_pool[nargs])
+                                         : calloc(1, sizeof *t + (size_t)nargs * sizeof(garg));
     if (!t)
         return NULL;
     t->nargs = nargs;
-    t->args = nargs ? (garg *)(t + 1) : NULL;
     t->attempt = 1;
     t->rank = -1;
     return t;
 }
 
-void rayc__gtask_free(gtask *t)
+/* The record's memory only (its argument values are released by the caller). */
+static void gtask_release(rayc__gcs *g, gtask *t)
 {
-    for (uint32_t i = 0; t && i < t->nargs; i++)
+    if (t->nargs < RAYC__GTASK_POOLS)
+        rayc__slab_free(&g->task_pool[t->nargs], t);
+    else
+        free(t);
+}
+
+void rayc__gtask_free(rayc__gcs *g, gtask *t)
+{
+    if (!t)
+        return;
+    for (uint32_t i = 0; i < t->nargs; i++)
         rayc__value_unref(t->args[i].val);
-    free(t);
+    gtask_release(g, t);
 }
 
 static gtask *decode_task(rayc__gcs *g, rayc__rbuf *r, char *err, size_t errlen)
@@ -463,7 +522,7 @@ static gtask *decode_task(rayc__gcs *g, rayc__rbuf *r, char *err, size_t errlen)
         snprintf(err, errlen, "malformed task submission");
         return NULL;
     }
-    gtask *t = rayc__gtask_new(nargs);
+    gtask *t = rayc__gtask_new(g, nargs);
     if (!t) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -484,22 +543,11 @@ static gtask *decode_task(rayc__gcs *g, rayc__rbuf *r, char *err, size_t errlen)
     }
     if (r->err) {
         snprintf(err, errlen, "malformed task submission");
-        rayc__gtask_free(t);
+        rayc__gtask_free(g, t);
         return NULL;
     }
     t->cls = class_get(g, t->fn, &d, strategy, aff, soft);
     return t;
-}
-
-static void task_link_live(rayc__gcs *g, gtask *t)
-{
-    t->live_prev = g->live_tail;
-    t->live_next = NULL;
-    if (g->live_tail)
-        g->live_tail->live_next = t;
-    else
-        g->live_head = t;
-    g->live_tail = t;
 }
 
 /* Create the task's return objects; on failure undo what was made. */
@@ -511,7 +559,7 @@ static int make_returns(rayc__gcs *g, gtask *t)
         if (!o) {
             for (uint32_t j = 1; j < i; j++) {
                 rayc__oid d = {t->id.seq, t->id.rank, j};
-                free(rayc__oidmap_del(&g->objs, d));
+                rayc__slab_free(&g->obj_pool, rayc__oidmap_del(&g->objs, d));
             }
             return -1;
         }
@@ -528,12 +576,12 @@ static int submit_task(rayc__runtime *rt, gtask *t, char *err, size_t errlen)
 {
     rayc__gcs *g = rt->gcs;
     if (!t->cls || make_returns(g, t) != 0 ||
-        (!t->num_returns && rayc__oidmap_put(&g->tasks, t->id, t) != 0)) {
+        (!t->num_returns && rayc__oidmap_put(&g->tasks, t) != 0)) {
         snprintf(err, errlen, "out of memory");
-        rayc__gtask_free(t);
+        rayc__gtask_free(g, t);
         return RAYC_ENOMEM;
     }
-    task_link_live(g, t);
+    t->arrival = g->next_arrival++;
     t->state = RAYC_TASK_PENDING_ARGS_AVAIL;
     g->nsubmitted++;
     if (atomic_load(&rt->state) != RAYC__ST_RUNNING || g->stopped) {
@@ -560,7 +608,7 @@ static int submit_task(rayc__runtime *rt, gtask *t, char *err, size_t errlen)
             gobj *o = rayc__oid_is_null(t->args[i].id) ? NULL
                                                        : rayc__gobj_find(g, t->args[i].id);
             if (o && o->state == RAYC__OBJ_PENDING)
-                unlink_waiter(o, t);
+                unlink_waiter(g, o, t);
         }
         t->deps_left = 0;
         rayc__task_fail_all(rt, t, err);
@@ -601,7 +649,7 @@ int rayc__gcs_put_local(rayc__runtime *rt, rayc__oid id, rayc_value *val, int lo
     }
     if (!val && set_where(o, loc, off, hdr) != 0) {
         rayc__oidmap_del(&rt->gcs->objs, id);
-        free(o);
+        rayc__slab_free(&rt->gcs->obj_pool, o);
         return rayc__fail(RAYC_ENOMEM, "rayc_put: out of memory");
     }
     o->state = RAYC__OBJ_READY;
@@ -869,8 +917,8 @@ int rayc__gcs_create(rayc__runtime *rt)
     rayc__gcs *g = calloc(1, sizeof *g);
     if (!g)
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
-    rayc__oidmap_init(&g->objs);
-    rayc__oidmap_init(&g->tasks);
+    rayc__oidmap_init(&g->objs, offsetof(gobj, id));
+    rayc__oidmap_init(&g->tasks, offsetof(gtask, id));
     g->view.nranks = rt->size;
     g->view.ranks = calloc((size_t)rt->size, sizeof *g->view.ranks);
     g->fnstats = calloc((size_t)rayc__registry_count() + 1, sizeof *g->fnstats);
@@ -886,6 +934,10 @@ int rayc__gcs_create(rayc__runtime *rt)
         free(g);
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
     }
+    rayc__slab_init(&g->obj_pool, sizeof(gobj), 0);
+    rayc__slab_init(&g->wait_pool, sizeof(gwait), 0);
+    for (uint32_t i = 0; i < RAYC__GTASK_POOLS; i++)
+        rayc__slab_init(&g->task_pool[i], sizeof(gtask) + i * sizeof(garg), RAYC__SLAB_LOCKED);
     for (int i = 0; i <= rayc__registry_count(); i++)
         g->fnstats[i].depth_cap = 256;
     for (int r = 0; r < rt->size; r++) {
@@ -902,31 +954,46 @@ void rayc__gcs_destroy(rayc__runtime *rt)
     rayc__gcs *g = rt->gcs;
     if (!g)
         return;
-    for (gtask *t = g->live_head, *next; t; t = next) {
-        next = t->live_next;
-        rayc__gtask_free(t);
-    }
+    /* Live tasks: each once, through its first return (other returns forget their producer
+     * first) or the table of tasks without returns. */
     size_t pos = 0;
     gobj *o;
-    while ((o = rayc__oidmap_next(&g->objs, &pos, NULL))) {
+    while ((o = rayc__oidmap_next(&g->objs, &pos)))
+        if (o->producer && o->producer->ret1 != o)
+            o->producer = NULL;
+    pos = 0;
+    while ((o = rayc__oidmap_next(&g->objs, &pos)))
+        rayc__gtask_free(g, o->producer);
+    gtask *t;
+    pos = 0;
+    while ((t = rayc__oidmap_next(&g->tasks, &pos)))
+        rayc__gtask_free(g, t);
+    pos = 0;
+    while ((o = rayc__oidmap_next(&g->objs, &pos))) {
         for (gwait *w = o->waiters, *n; w; w = n) {
             n = w->next;
-            free(w);
+            rayc__gwait_free(g, w);
         }
         rayc__value_unref(o->val);
         if (o->where)
             free(o->where->copies);
         free(o->where);
         free(o->err);
-        free(o);
+        rayc__slab_free(&g->obj_pool, o);
     }
     rayc__oidmap_free(&g->objs);
     rayc__oidmap_free(&g->tasks);
+    rayc__gcs_free_reqs(g); /* their waiters were freed with the objects */
     for (gclass *c = g->classes, *n; c; c = n) {
         n = c->next_all;
         free(c);
     }
-    rayc__gcs_free_reqs(g);
+    size_t leaked = rayc__slab_destroy(&g->obj_pool) + rayc__slab_destroy(&g->wait_pool);
+    for (int i = 0; i < RAYC__GTASK_POOLS; i++)
+        leaked += rayc__slab_destroy(&g->task_pool[i]);
+    if (leaked)
+        RAYC_LOG(RAYC__LOG_WARN, "control service: %zu records still counted at shutdown",
+                 leaked);
     free(g->view.ranks);
     free(g->fnstats);
     free(g->arg_bytes);

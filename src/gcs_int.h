@@ -5,6 +5,7 @@
 
 #include "oidmap.h"
 #include "rt.h"
+#include "slab.h"
 
 #define RAYC__GCS_FINISHED_RING 4096
 
@@ -76,22 +77,29 @@ typedef struct gclass {
     int infeasible_reported;
 } gclass;
 
+/* A task record: 72 bytes and its arguments (96 with one), from the control service's pools
+ * (rayc__gtask_new). Live tasks are found through their first return (or g->tasks) and listed
+ * in arrival order by rayc__gcs_live_tasks, so the record keeps no list links. */
 typedef struct gtask {
     rayc__oid id;
     gclass *cls;
     struct gtask *next;                  /* class queue */
-    struct gtask *live_prev, *live_next; /* all live tasks, submission order */
+    struct gobj *ret1;                   /* return 1 (pending until the task ends) */
     uint32_t fn;
+    uint32_t arrival;                    /* entry order at the control service (wraps) */
+    int32_t rank;                        /* dispatched to, -1 before */
+    uint32_t deps_left;
+    uint32_t nargs;
     uint16_t num_returns, attempt, max_retries;
     uint8_t state;                       /* rayc_task_state */
     uint8_t failing;
     uint8_t requeued;                    /* put back at the front of its queue */
-    int32_t rank;                        /* dispatched to, -1 before */
-    uint32_t deps_left;
-    uint32_t nargs;
-    garg *args;
-    struct gobj *ret1;                   /* return 1 (pending until the task ends) */
+    garg args[];
 } gtask;
+
+/* Tasks with fewer arguments than this come from a pool per argument count; others from
+ * malloc. */
+#define RAYC__GTASK_POOLS 4
 
 typedef struct fnstat {
     double avg;        /* EWMA of run time, seconds */
@@ -138,11 +146,15 @@ struct rayc__gcs {
                            * return's producer */
     gclass *classes;
     gclass *last_cls;     /* the class of the latest submission (most repeat it) */
+    rayc__slab obj_pool;  /* gobj records */
+    rayc__slab wait_pool; /* gwait records */
+    rayc__slab task_pool[RAYC__GTASK_POOLS]; /* gtask records by argument count (locked: rank 0
+                                              * submitters build tasks without rt->mu) */
+    uint32_t next_arrival;
     uint64_t nqueued, nretries;
     rayc__cluster_view view;
     uint64_t *arg_bytes;  /* scratch, one per rank */
     fnstat *fnstats;
-    gtask *live_head, *live_tail;
     finished_rec finished[RAYC__GCS_FINISHED_RING];
     uint64_t finished_next, finished_count;
     greq *reqs;
@@ -161,8 +173,18 @@ struct rayc__gcs {
 gobj *rayc__gobj_find(rayc__gcs *g, rayc__oid id);
 /* A task record with room for nargs arguments (zeroed; attempt 1, not dispatched), and its
  * release (argument values included). */
-gtask *rayc__gtask_new(uint32_t nargs);
-void rayc__gtask_free(gtask *t);
+gtask *rayc__gtask_new(rayc__gcs *g, uint32_t nargs);
+void rayc__gtask_free(rayc__gcs *g, gtask *t);
+/* The live tasks (entered and not ended) in arrival order, as a malloc'd array the caller
+ * frees; *n is their number. NULL with *n 0 when there are none or out of memory (*oom set). */
+gtask **rayc__gcs_live_tasks(rayc__gcs *g, size_t *n, int *oom);
+/* Iterate the live tasks in no particular order: *pos starts at 0; NULL at the end. Ending a
+ * task or entering one while iterating is not allowed (queue failures with
+ * rayc__pending_cancel_push and run them after). */
+gtask *rayc__gcs_next_live(rayc__gcs *g, size_t *pos);
+/* Waiter records from the pool. */
+gwait *rayc__gwait_new(rayc__gcs *g);
+void rayc__gwait_free(rayc__gcs *g, gwait *w);
 /* Rank 0's submission without encoding: t has id, fn, returns, retries and arguments set;
  * takes ownership of t whatever the outcome. 0 or an error with message. */
 int rayc__gcs_submit_direct(rayc__runtime *rt, gtask *t, const rayc__resvec *demand,

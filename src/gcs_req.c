@@ -144,7 +144,7 @@ static void req_finish(rayc__runtime *rt, greq *r, int timed_out)
             if ((*pp)->who == r) {
                 gwait *w = *pp;
                 *pp = w->next;
-                free(w);
+                rayc__gwait_free(g, w);
             } else {
                 pp = &(*pp)->next;
             }
@@ -208,7 +208,7 @@ static int req_start(rayc__runtime *rt, greq *r, int *bad_index)
         gobj *o = objs ? objs[i] : rayc__gobj_find(g, r->ids[i]);
         if (o->state != RAYC__OBJ_PENDING)
             continue;
-        gwait *w = malloc(sizeof *w);
+        gwait *w = rayc__gwait_new(g);
         if (!w)
             continue; /* cannot happen in practice; the client's timeout still ends it */
         w->kind = W_REQ;
@@ -353,9 +353,16 @@ int rayc__gcs_list_tasks(rayc__runtime *rt, rayc_task_info *out, int max, int *n
         if (k < max)
             task_info(&out[k], f->id, f->fn, f->num_returns, f->state, f->rank, f->attempt);
     }
-    for (gtask *t = g->live_head; t; t = t->live_next, k++)
+    size_t nlive;
+    int oom;
+    gtask **live = rayc__gcs_live_tasks(g, &nlive, &oom);
+    if (oom)
+        return rayc__fail(RAYC_ENOMEM, "rayc_list_tasks: out of memory");
+    for (size_t i = 0; i < nlive; i++, k++)
         if (k < max)
-            task_info(&out[k], t->id, t->fn, t->num_returns, t->state, t->rank, t->attempt);
+            task_info(&out[k], live[i]->id, live[i]->fn, live[i]->num_returns, live[i]->state,
+                      live[i]->rank, live[i]->attempt);
+    free(live);
     *n = k;
     return 0;
 }
@@ -374,7 +381,8 @@ static void cancel_undispatched(rayc__runtime *rt, const char *why)
     for (gclass *c = g->classes; c; c = c->next_all)
         while (c->head)
             rayc__pending_cancel_push(g, rayc__class_pop(g, c), strdup(why));
-    for (gtask *t = g->live_head; t; t = t->live_next)
+    gtask *t;
+    for (size_t pos = 0; (t = rayc__gcs_next_live(g, &pos));)
         if (t->rank < 0 && t->deps_left > 0 && !t->failing) {
             t->failing = 1;
             rayc__pending_cancel_push(g, t, strdup(why));
@@ -450,9 +458,8 @@ void rayc__gcs_shutdown_begin(rayc__runtime *rt)
 {
     rayc__gcs *g = rt->gcs;
     /* Queued and waiting tasks are cancelled; running ones finish on their raylets. */
-    gtask *t = g->live_head;
-    while (t) {
-        gtask *next = t->live_next;
+    gtask *t;
+    for (size_t pos = 0; (t = rayc__gcs_next_live(g, &pos));) {
         if (t->rank < 0) {
             for (gclass *c = t->cls; c && t->state == RAYC_TASK_PENDING_NODE_ASSIGNMENT;) {
                 gtask **pp = &c->head, *prev = NULL;
@@ -469,7 +476,6 @@ void rayc__gcs_shutdown_begin(rayc__runtime *rt)
             }
             rayc__pending_cancel_push(g, t, strdup("task cancelled: the runtime shut down"));
         }
-        t = next;
     }
     rayc__pending_fail_run(rt);
     while (g->reqs)

@@ -1,33 +1,43 @@
-/* oidmap.h: hash map from object/task id to a pointer. Linear probing with backward-shift
- * deletion (no tombstones), power-of-two capacity, load factor <= 1/2. Not thread-safe (the
- * runtime holds rt->mu). */
+/* oidmap.h: an index of records by their id (object, task, request or fetch id). Intrusive:
+ * each record holds its own rayc__oid key at a fixed offset (given at init), and a slot is one
+ * 8-byte word, so ten million entries take 128 MiB (a key-plus-pointer slot map took 768).
+ *
+ * Linear probing, power-of-two capacity, load factor <= 3/4, backward-shift deletion (no
+ * tombstones). A slot holds the record's address in its low 48 bits and, in the high 16, the
+ * entry's distance from its home slot (10 bits) and 6 bits of its hash: a probe reads the
+ * record only when both match, and deletion shifts entries back without reading records.
+ * Addresses that do not fit 48 bits switch the map to plain slots (the record's key is then
+ * read to compare and to find a home). Not thread-safe (the runtime holds rt->mu). */
 #ifndef RAYC_OIDMAP_H
 #define RAYC_OIDMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ids.h"
 
-typedef struct rayc__oidmap_slot {
-    rayc__oid key; /* seq 0: empty */
-    void *val;
-} rayc__oidmap_slot;
-
 typedef struct rayc__oidmap {
-    rayc__oidmap_slot *slots;
+    uint64_t *slots; /* 0: empty */
     size_t cap, count;
+    size_t key_off;  /* where a record keeps its key */
+    int plain;       /* slots hold bare addresses (an address above 48 bits was seen) */
 } rayc__oidmap;
 
-void rayc__oidmap_init(rayc__oidmap *m);
+/* An empty map of records whose rayc__oid key is at byte offset key_off (offsetof). */
+void rayc__oidmap_init(rayc__oidmap *m, size_t key_off);
+/* Releases the slots (not the records); the map is then empty and usable again. */
 void rayc__oidmap_free(rayc__oidmap *m);
-/* NULL when absent. */
+/* The record with this key, or NULL. */
 void *rayc__oidmap_get(const rayc__oidmap *m, rayc__oid key);
-/* Insert or replace. Returns 0, or -1 when out of memory. key must not be null. */
-int rayc__oidmap_put(rayc__oidmap *m, rayc__oid key, void *val);
-/* Remove and return the value (NULL when absent). */
+/* Index rec under the key it holds (not null), replacing a record with the same key. 0, or -1
+ * when out of memory (the map is then unchanged). */
+int rayc__oidmap_put(rayc__oidmap *m, void *rec);
+/* Remove and return the record with this key (NULL when absent). */
 void *rayc__oidmap_del(rayc__oidmap *m, rayc__oid key);
-/* Iterate: *pos starts at 0; returns the next value or NULL at the end. Do not modify the map
+/* Iterate: *pos starts at 0; returns the next record or NULL at the end. Do not modify the map
  * while iterating. */
-void *rayc__oidmap_next(const rayc__oidmap *m, size_t *pos, rayc__oid *key);
+void *rayc__oidmap_next(const rayc__oidmap *m, size_t *pos);
+/* Switch to bare-address slots now (what a wide address does; exposed for the unit test). */
+void rayc__oidmap_make_plain(rayc__oidmap *m);
 
 #endif /* RAYC_OIDMAP_H */

@@ -125,6 +125,7 @@ typedef struct rayc__op {
     int fetches_left;      /* GET: large values still being pulled */
     int bad_index;         /* the unknown ref when the request was refused */
     void *gcs_req;         /* the control service's record (rank 0 only) */
+    rayc__oid req_key;     /* remote ranks: the request id, as the key of client.c's index */
 } rayc__op;
 
 enum { RAYC__OP_GET = 0, RAYC__OP_WAIT = 1 };

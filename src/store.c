@@ -414,7 +414,9 @@ int rayc__store_put_ex(rayc__runtime *rt, rayc__oid id, rayc_value *val, int pri
     if (rayc__oidmap_get(&s->map, id))
         rayc__store_free(rt, id);
     sentry *e = calloc(1, sizeof *e);
-    if (!e || rayc__oidmap_put(&s->map, id, e) != 0) {
+    if (e)
+        e->id = id;
+    if (!e || rayc__oidmap_put(&s->map, e) != 0) {
         free(e);
         return rayc__fail(RAYC_ENOMEM, "out of memory in the object store");
     }
@@ -623,7 +625,7 @@ int rayc__store_create(rayc__runtime *rt, const rayc__window_plan *plan, size_t 
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
     pthread_mutex_init(&s->amu, NULL);
     pthread_cond_init(&s->spill_cv, NULL);
-    rayc__oidmap_init(&s->map);
+    rayc__oidmap_init(&s->map, offsetof(sentry, id));
     s->budget = budget;
     s->high_water = high_water;
     s->keep = keep;
@@ -667,7 +669,7 @@ void rayc__store_destroy(rayc__runtime *rt)
     }
     size_t pos = 0;
     sentry *e;
-    while ((e = rayc__oidmap_next(&s->map, &pos, NULL))) {
+    while ((e = rayc__oidmap_next(&s->map, &pos))) {
         rayc__value_unref(e->val);
         free(e);
     }

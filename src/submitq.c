@@ -36,7 +36,7 @@ void rayc__submitq_init(rayc__runtime *rt)
 void rayc__submitq_destroy(rayc__runtime *rt)
 {
     for (int i = 0; i < rt->subq_len; i++)
-        rayc__gtask_free(rt->subq[i].t);
+        rayc__gtask_free(rt->gcs, rt->subq[i].t);
     free(rt->subq);
     free(rt->subq_spare);
     rt->subq = rt->subq_spare = NULL;

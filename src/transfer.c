@@ -99,7 +99,9 @@ int rayc__fetch(rayc__runtime *rt, rayc__oid id, int loc, int64_t off, const ray
         free(f), f = NULL;
     if (f && n && !(f->reqs = calloc((size_t)n, sizeof *f->reqs)))
         rayc__value_unref(f->val), free(f), f = NULL;
-    if (!f || rayc__oidmap_put(&x->byid, id, f) != 0) {
+    if (f)
+        f->id = id;
+    if (!f || rayc__oidmap_put(&x->byid, f) != 0) {
         if (f) {
             rayc__value_unref(f->val);
             free(f->reqs);
@@ -385,7 +387,7 @@ int rayc__xfer_create(rayc__runtime *rt)
     rt->xfer = calloc(1, sizeof *rt->xfer);
     if (!rt->xfer)
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
-    rayc__oidmap_init(&rt->xfer->byid);
+    rayc__oidmap_init(&rt->xfer->byid, offsetof(fetch, id));
     int *ub = NULL, flag = 0;
     MPI_Comm_get_attr(rt->data, MPI_TAG_UB, &ub, &flag);
     rt->xfer->tag_space = flag && ub && *ub - 1 < TAG_SPACE ? *ub - 1 : TAG_SPACE;

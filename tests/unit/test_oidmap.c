@@ -1,9 +1,12 @@
-/* test_oidmap.c: CUnit suite for src/oidmap.c: put/get/del, replace, growth, null keys,
- * iteration, backward-shift deletion across the wrap-around of the table, and 200k seeded random
- * operations checked against a shadow model and the linear-probing invariant. */
+/* test_oidmap.c: CUnit suite for src/oidmap.c (the intrusive id index): put/get/del, replace,
+ * growth to load 3/4, null keys and null records, iteration, backward-shift deletion across the
+ * wrap-around of the table, runs longer than the slot's distance field (the map spreads them),
+ * bare-address slots, and 200k seeded random operations checked against a shadow model and the
+ * slot invariants (reachable from home, the stored distance and hash tag are right). */
 #include "config.h"
 
 #include <CUnit/CUnit.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,13 +31,61 @@ static rayc__oid oid(uint64_t seq, uint32_t rank, uint32_t idx)
     return o;
 }
 
+/* Records keep their key behind another field, so a wrong key offset shows. */
+typedef struct rec {
+    uint32_t before;
+    rayc__oid id;
+    uintptr_t val;
+} rec;
+
+enum { POOL = 300000 };
+static rec pool[POOL];
+static size_t npool;
+
+static void map_init(rayc__oidmap *m)
+{
+    rayc__oidmap_init(m, offsetof(rec, id));
+}
+
+/* Index a fresh record (key k, value v); the test's values are never 0. */
+static int put(rayc__oidmap *m, rayc__oid k, uintptr_t v)
+{
+    if (npool == POOL)
+        npool = 0; /* tests that cycle this far keep few records live */
+    rec *r = &pool[npool++];
+    r->before = 0xA5A5A5A5u;
+    r->id = k;
+    r->val = v;
+    return rayc__oidmap_put(m, r);
+}
+
+static uintptr_t get(const rayc__oidmap *m, rayc__oid k)
+{
+    rec *r = rayc__oidmap_get(m, k);
+    return r ? r->val : 0;
+}
+
+static uintptr_t del(rayc__oidmap *m, rayc__oid k)
+{
+    rec *r = rayc__oidmap_del(m, k);
+    return r ? r->val : 0;
+}
+
+#define ADDR(m, s) ((m)->plain ? (s) : (s) & ((UINT64_C(1) << 48) - 1))
+
+static rayc__oid slot_key(const rayc__oidmap *m, size_t i)
+{
+    return ((const rec *)(uintptr_t)ADDR(m, m->slots[i]))->id;
+}
+
 static size_t home_of(const rayc__oidmap *m, rayc__oid k)
 {
     return (size_t)rayc__oid_hash(k) & (m->cap - 1);
 }
 
-/* Number of broken invariants: count matches the occupied slots, and every entry is reachable
- * from its home slot without crossing an empty slot (what get relies on). */
+/* Number of broken invariants: count matches the occupied slots, the load is at most 3/4, and
+ * every entry is reachable from its home slot without crossing an empty slot (what get relies
+ * on), with its distance from home and its hash tag in the slot's high bits. */
 static int broken_invariants(const rayc__oidmap *m)
 {
     int bad = 0;
@@ -43,67 +94,72 @@ static int broken_invariants(const rayc__oidmap *m)
         return m->count != 0 || m->slots != NULL;
     if (m->cap & (m->cap - 1))
         bad++;
-    if (m->count * 2 > m->cap)
+    if (m->count * 4 > m->cap * 3)
         bad++;
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->slots[i].key.seq)
+        if (!m->slots[i])
             continue;
         used++;
-        for (size_t j = home_of(m, m->slots[i].key); j != i; j = (j + 1) & (m->cap - 1))
-            if (!m->slots[j].key.seq) {
+        rayc__oid k = slot_key(m, i);
+        size_t h = home_of(m, k), d = (i - h) & (m->cap - 1);
+        for (size_t j = h; j != i; j = (j + 1) & (m->cap - 1))
+            if (!m->slots[j]) {
                 bad++;
                 break;
             }
+        if (!m->plain) {
+            bad += (m->slots[i] >> 48 & 1023) != d;
+            bad += (m->slots[i] >> 58) != (rayc__oid_hash(k) >> 58);
+        }
     }
     return bad + (used != m->count);
 }
 
-/* ------------------------------------------------------------------------------------------ */
-
 static void test_put_get_del_replace(void)
 {
-    int a = 1, b = 2, c = 3;
+    npool = 0;
     rayc__oidmap m;
-    rayc__oidmap_init(&m);
+    map_init(&m);
     CU_ASSERT_EQUAL(m.count, 0);
-    CU_ASSERT_PTR_NULL(rayc__oidmap_get(&m, oid(1, 0, 0))); /* empty, unallocated */
-    CU_ASSERT_PTR_NULL(rayc__oidmap_del(&m, oid(1, 0, 0)));
+    CU_ASSERT_EQUAL(get(&m, oid(1, 0, 0)), 0); /* empty, unallocated */
+    CU_ASSERT_EQUAL(del(&m, oid(1, 0, 0)), 0);
 
-    CU_ASSERT_EQUAL(rayc__oidmap_put(&m, oid(1, 0, 0), &a), 0);
+    CU_ASSERT_EQUAL(put(&m, oid(1, 0, 0), 1), 0);
     CU_ASSERT_EQUAL(m.count, 1);
     CU_ASSERT_EQUAL(m.cap, 64);
-    CU_ASSERT_PTR_EQUAL(rayc__oidmap_get(&m, oid(1, 0, 0)), &a);
+    CU_ASSERT_EQUAL(get(&m, oid(1, 0, 0)), 1);
+    /* the record itself is returned */
+    CU_ASSERT_PTR_EQUAL(rayc__oidmap_get(&m, oid(1, 0, 0)), &pool[0]);
     /* keys differing in one field are different keys */
-    CU_ASSERT_PTR_NULL(rayc__oidmap_get(&m, oid(1, 0, 1)));
-    CU_ASSERT_PTR_NULL(rayc__oidmap_get(&m, oid(1, 1, 0)));
-    CU_ASSERT_PTR_NULL(rayc__oidmap_get(&m, oid(2, 0, 0)));
-    CU_ASSERT_EQUAL(rayc__oidmap_put(&m, oid(1, 0, 1), &b), 0);
-    CU_ASSERT_EQUAL(rayc__oidmap_put(&m, oid(1, 1, 0), &c), 0);
+    CU_ASSERT_EQUAL(get(&m, oid(1, 0, 1)), 0);
+    CU_ASSERT_EQUAL(get(&m, oid(1, 1, 0)), 0);
+    CU_ASSERT_EQUAL(get(&m, oid(2, 0, 0)), 0);
+    CU_ASSERT_EQUAL(put(&m, oid(1, 0, 1), 2), 0);
+    CU_ASSERT_EQUAL(put(&m, oid(1, 1, 0), 3), 0);
     CU_ASSERT_EQUAL(m.count, 3);
-    CU_ASSERT_PTR_EQUAL(rayc__oidmap_get(&m, oid(1, 0, 1)), &b);
-    CU_ASSERT_PTR_EQUAL(rayc__oidmap_get(&m, oid(1, 1, 0)), &c);
+    CU_ASSERT_EQUAL(get(&m, oid(1, 0, 1)), 2);
+    CU_ASSERT_EQUAL(get(&m, oid(1, 1, 0)), 3);
 
-    /* replace keeps the count */
-    CU_ASSERT_EQUAL(rayc__oidmap_put(&m, oid(1, 0, 0), &c), 0);
+    /* another record with a present key replaces it and keeps the count */
+    CU_ASSERT_EQUAL(put(&m, oid(1, 0, 0), 3), 0);
     CU_ASSERT_EQUAL(m.count, 3);
-    CU_ASSERT_PTR_EQUAL(rayc__oidmap_get(&m, oid(1, 0, 0)), &c);
+    CU_ASSERT_EQUAL(get(&m, oid(1, 0, 0)), 3);
 
-    CU_ASSERT_PTR_EQUAL(rayc__oidmap_del(&m, oid(1, 0, 0)), &c);
+    CU_ASSERT_EQUAL(del(&m, oid(1, 0, 0)), 3);
     CU_ASSERT_EQUAL(m.count, 2);
-    CU_ASSERT_PTR_NULL(rayc__oidmap_get(&m, oid(1, 0, 0)));
-    CU_ASSERT_PTR_NULL(rayc__oidmap_del(&m, oid(1, 0, 0))); /* twice */
+    CU_ASSERT_EQUAL(get(&m, oid(1, 0, 0)), 0);
+    CU_ASSERT_EQUAL(del(&m, oid(1, 0, 0)), 0); /* twice */
     CU_ASSERT_EQUAL(m.count, 2);
-    CU_ASSERT_PTR_EQUAL(rayc__oidmap_get(&m, oid(1, 0, 1)), &b);
+    CU_ASSERT_EQUAL(get(&m, oid(1, 0, 1)), 2);
 
     /* extreme field values */
     rayc__oid big = oid(UINT64_MAX, UINT32_MAX, UINT32_MAX);
-    CU_ASSERT_EQUAL(rayc__oidmap_put(&m, big, &a), 0);
-    CU_ASSERT_PTR_EQUAL(rayc__oidmap_get(&m, big), &a);
+    CU_ASSERT_EQUAL(put(&m, big, 1), 0);
+    CU_ASSERT_EQUAL(get(&m, big), 1);
 
-    /* a NULL value is stored (and counted), though get cannot tell it from absence */
-    CU_ASSERT_EQUAL(rayc__oidmap_put(&m, oid(9, 9, 9), NULL), 0);
-    CU_ASSERT_EQUAL(m.count, 4);
-    CU_ASSERT_PTR_NULL(rayc__oidmap_del(&m, oid(9, 9, 9)));
+    /* a NULL record and a record with the null key are refused; nothing changes */
+    CU_ASSERT_EQUAL(rayc__oidmap_put(&m, NULL), -1);
+    CU_ASSERT_EQUAL(put(&m, oid(0, 9, 9), 9), -1);
     CU_ASSERT_EQUAL(m.count, 3);
     CU_ASSERT_EQUAL(broken_invariants(&m), 0);
 
@@ -111,28 +167,29 @@ static void test_put_get_del_replace(void)
     CU_ASSERT_PTR_NULL(m.slots);
     CU_ASSERT_EQUAL(m.cap, 0);
     CU_ASSERT_EQUAL(m.count, 0);
-    CU_ASSERT_PTR_NULL(rayc__oidmap_get(&m, oid(1, 0, 1)));
+    CU_ASSERT_EQUAL(m.key_off, offsetof(rec, id)); /* kept */
+    CU_ASSERT_EQUAL(get(&m, oid(1, 0, 1)), 0);
     /* usable again after free */
-    CU_ASSERT_EQUAL(rayc__oidmap_put(&m, oid(5, 0, 0), &a), 0);
-    CU_ASSERT_PTR_EQUAL(rayc__oidmap_get(&m, oid(5, 0, 0)), &a);
+    CU_ASSERT_EQUAL(put(&m, oid(5, 0, 0), 1), 0);
+    CU_ASSERT_EQUAL(get(&m, oid(5, 0, 0)), 1);
     rayc__oidmap_free(&m);
     rayc__oidmap_free(&m); /* twice: harmless */
 }
 
 static void test_null_key(void)
 {
-    int a = 1;
+    npool = 0;
     rayc__oidmap m;
-    rayc__oidmap_init(&m);
-    CU_ASSERT_PTR_NULL(rayc__oidmap_get(&m, oid(0, 0, 0)));
-    CU_ASSERT_PTR_NULL(rayc__oidmap_del(&m, oid(0, 0, 0)));
+    map_init(&m);
+    CU_ASSERT_EQUAL(get(&m, oid(0, 0, 0)), 0);
+    CU_ASSERT_EQUAL(del(&m, oid(0, 0, 0)), 0);
     for (uint64_t s = 1; s <= 20; s++)
-        CU_ASSERT_EQUAL(rayc__oidmap_put(&m, oid(s, 0, 0), &a), 0);
+        CU_ASSERT_EQUAL(put(&m, oid(s, 0, 0), 1), 0);
     /* seq 0 is the null id whatever rank and idx say: never found, never deleted */
-    CU_ASSERT_PTR_NULL(rayc__oidmap_get(&m, oid(0, 0, 0)));
-    CU_ASSERT_PTR_NULL(rayc__oidmap_get(&m, oid(0, 3, 1)));
-    CU_ASSERT_PTR_NULL(rayc__oidmap_del(&m, oid(0, 0, 0)));
-    CU_ASSERT_PTR_NULL(rayc__oidmap_del(&m, oid(0, 3, 1)));
+    CU_ASSERT_EQUAL(get(&m, oid(0, 0, 0)), 0);
+    CU_ASSERT_EQUAL(get(&m, oid(0, 3, 1)), 0);
+    CU_ASSERT_EQUAL(del(&m, oid(0, 0, 0)), 0);
+    CU_ASSERT_EQUAL(del(&m, oid(0, 3, 1)), 0);
     CU_ASSERT_EQUAL(m.count, 20);
     CU_ASSERT_EQUAL(broken_invariants(&m), 0);
     rayc__oidmap_free(&m);
@@ -141,38 +198,46 @@ static void test_null_key(void)
 static void test_growth(void)
 {
     enum { N = 50000 };
+    npool = 0;
     rayc__oidmap m;
-    rayc__oidmap_init(&m);
+    map_init(&m);
     size_t grows = 0, last_cap = 0;
     for (uint32_t i = 0; i < N; i++) {
         /* sequential ids from a few ranks, like the runtime makes them */
         rayc__oid k = oid(i / 4 + 1, i % 4, i % 3);
-        CU_ASSERT_EQUAL_FATAL(rayc__oidmap_put(&m, k, (void *)(uintptr_t)(i + 1)), 0);
+        CU_ASSERT_EQUAL_FATAL(put(&m, k, i + 1), 0);
         if (m.cap != last_cap) {
             grows++;
             CU_ASSERT_EQUAL(m.cap & (m.cap - 1), 0);
-            CU_ASSERT(m.count * 2 <= m.cap);
+            CU_ASSERT(m.count * 4 <= m.cap * 3);
             last_cap = m.cap;
         }
     }
     CU_ASSERT_EQUAL(m.count, N);
-    CU_ASSERT_EQUAL(m.cap, 131072); /* smallest power of two with load <= 1/2 */
+    CU_ASSERT_EQUAL(m.cap, 131072); /* smallest power of two with load <= 3/4 (65536 < 66667) */
     CU_ASSERT_EQUAL(grows, 12);     /* 64 .. 131072 */
     int bad = 0;
     for (uint32_t i = 0; i < N; i++)
-        bad += rayc__oidmap_get(&m, oid(i / 4 + 1, i % 4, i % 3)) != (void *)(uintptr_t)(i + 1);
+        bad += get(&m, oid(i / 4 + 1, i % 4, i % 3)) != i + 1;
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_EQUAL(broken_invariants(&m), 0);
     for (uint32_t i = 0; i < N; i += 2)
-        bad += rayc__oidmap_del(&m, oid(i / 4 + 1, i % 4, i % 3)) != (void *)(uintptr_t)(i + 1);
+        bad += del(&m, oid(i / 4 + 1, i % 4, i % 3)) != i + 1;
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_EQUAL(m.count, N / 2);
-    for (uint32_t i = 0; i < N; i++) {
-        void *want = i % 2 ? (void *)(uintptr_t)(i + 1) : NULL;
-        bad += rayc__oidmap_get(&m, oid(i / 4 + 1, i % 4, i % 3)) != want;
-    }
+    for (uint32_t i = 0; i < N; i++)
+        bad += get(&m, oid(i / 4 + 1, i % 4, i % 3)) != (i % 2 ? i + 1 : 0);
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_EQUAL(broken_invariants(&m), 0);
+    rayc__oidmap_free(&m);
+
+    /* 3/4 exactly: 48 entries stay in 64 slots, the 49th doubles the table */
+    map_init(&m);
+    for (uint32_t i = 1; i <= 48; i++)
+        CU_ASSERT_EQUAL(put(&m, oid(i, 0, 1), i), 0);
+    CU_ASSERT_EQUAL(m.cap, 64);
+    CU_ASSERT_EQUAL(put(&m, oid(49, 0, 1), 49), 0);
+    CU_ASSERT_EQUAL(m.cap, 128);
     rayc__oidmap_free(&m);
 }
 
@@ -180,24 +245,24 @@ static void test_iteration(void)
 {
     enum { N = 1000 };
     static unsigned char seen[N];
+    npool = 0;
     rayc__oidmap m;
-    rayc__oidmap_init(&m);
+    map_init(&m);
     size_t pos = 0;
-    rayc__oid k;
-    CU_ASSERT_PTR_NULL(rayc__oidmap_next(&m, &pos, &k)); /* empty map */
+    CU_ASSERT_PTR_NULL(rayc__oidmap_next(&m, &pos)); /* empty map */
     for (uint32_t i = 0; i < N; i++)
-        CU_ASSERT_EQUAL_FATAL(
-            rayc__oidmap_put(&m, oid(1000 + i, i, 7), (void *)(uintptr_t)(i + 1)), 0);
+        CU_ASSERT_EQUAL_FATAL(put(&m, oid(1000 + i, i, 7), i + 1), 0);
     for (uint32_t i = 0; i < N; i += 3) /* holes from deletions */
-        rayc__oidmap_del(&m, oid(1000 + i, i, 7));
+        del(&m, oid(1000 + i, i, 7));
     memset(seen, 0, sizeof seen);
     int visits = 0, bad = 0;
-    void *v;
+    rec *v;
     pos = 0;
-    while ((v = rayc__oidmap_next(&m, &pos, &k)) != NULL) {
-        uint32_t i = (uint32_t)((uintptr_t)v - 1);
+    while ((v = rayc__oidmap_next(&m, &pos)) != NULL) {
+        uint32_t i = (uint32_t)(v->val - 1);
         visits++;
-        if (i >= N || i % 3 == 0 || seen[i] || k.seq != 1000 + i || k.rank != i || k.idx != 7) {
+        if (i >= N || i % 3 == 0 || seen[i] || v->id.seq != 1000 + i || v->id.rank != i ||
+            v->id.idx != 7) {
             bad++;
             continue;
         }
@@ -207,13 +272,7 @@ static void test_iteration(void)
     CU_ASSERT_EQUAL(visits, N - (N + 2) / 3);
     CU_ASSERT_EQUAL((size_t)visits, m.count);
     CU_ASSERT_EQUAL(pos, m.cap);
-    CU_ASSERT_PTR_NULL(rayc__oidmap_next(&m, &pos, &k)); /* stays at the end */
-    /* key may be NULL */
-    pos = 0;
-    visits = 0;
-    while (rayc__oidmap_next(&m, &pos, NULL))
-        visits++;
-    CU_ASSERT_EQUAL((size_t)visits, m.count);
+    CU_ASSERT_PTR_NULL(rayc__oidmap_next(&m, &pos)); /* stays at the end */
     rayc__oidmap_free(&m);
 }
 
@@ -241,30 +300,36 @@ static void test_backward_shift_wraparound(void)
     int bad = 0, wrapped = 0;
 
     /* Delete each single key from the full cluster. */
-    for (int del = 0; del < n; del++) {
+    for (int d = 0; d < n; d++) {
+        npool = 0;
         rayc__oidmap m;
-        rayc__oidmap_init(&m);
+        map_init(&m);
         for (int i = 0; i < n; i++)
-            CU_ASSERT_EQUAL_FATAL(rayc__oidmap_put(&m, keys[i], (void *)(uintptr_t)(i + 1)), 0);
+            CU_ASSERT_EQUAL_FATAL(put(&m, keys[i], (uintptr_t)i + 1), 0);
         CU_ASSERT_EQUAL_FATAL(m.cap, 64);
         for (size_t s = 0; s < m.cap; s++) /* some entry sits before its home: it wrapped */
-            wrapped += m.slots[s].key.seq && home_of(&m, m.slots[s].key) > s;
+            wrapped += m.slots[s] && home_of(&m, slot_key(&m, s)) > s;
         bad += broken_invariants(&m);
-        bad += rayc__oidmap_del(&m, keys[del]) != (void *)(uintptr_t)(del + 1);
+        bad += del(&m, keys[d]) != (uintptr_t)d + 1;
         bad += broken_invariants(&m);
         for (int i = 0; i < n; i++)
-            bad += rayc__oidmap_get(&m, keys[i]) !=
-                   (i == del ? NULL : (void *)(uintptr_t)(i + 1));
+            bad += get(&m, keys[i]) != (i == d ? 0 : (uintptr_t)i + 1);
         CU_ASSERT_EQUAL(m.count, (size_t)n - 1);
         rayc__oidmap_free(&m);
     }
     CU_ASSERT(wrapped > 0);
     CU_ASSERT_EQUAL(bad, 0);
 
-    /* Delete all of them in many random orders, reinserting some on the way. */
-    for (int round = 0; round < 2000; round++) {
+    /* Delete all of them in many random orders, reinserting some on the way; the same again
+     * with bare-address slots. */
+    for (int round = 0; round < 4000; round++) {
+        npool = 0;
         rayc__oidmap m;
-        rayc__oidmap_init(&m);
+        map_init(&m);
+        if (round >= 2000) {
+            rayc__oidmap_make_plain(&m);
+            CU_ASSERT_FATAL(m.plain);
+        }
         int order[10], present[10];
         for (int i = 0; i < n; i++) {
             order[i] = i;
@@ -277,29 +342,62 @@ static void test_backward_shift_wraparound(void)
         }
         for (int i = 0; i < n; i++) { /* insertion order varies too */
             int k = order[(i + round) % n];
-            bad += rayc__oidmap_put(&m, keys[k], (void *)(uintptr_t)(k + 1)) != 0;
+            bad += put(&m, keys[k], (uintptr_t)k + 1) != 0;
         }
         for (int step = 0; step < n; step++) {
             int k = order[step];
-            bad += rayc__oidmap_del(&m, keys[k]) != (void *)(uintptr_t)(k + 1);
+            bad += del(&m, keys[k]) != (uintptr_t)k + 1;
             present[k] = 0;
             if (rnd() % 4 == 0) { /* put back one deleted earlier: it stays */
                 int r = order[rnd() % (uint64_t)(step + 1)];
-                bad += rayc__oidmap_put(&m, keys[r], (void *)(uintptr_t)(r + 1)) != 0;
+                bad += put(&m, keys[r], (uintptr_t)r + 1) != 0;
                 present[r] = 1;
             }
             bad += broken_invariants(&m);
             for (int i = 0; i < n; i++)
-                bad += rayc__oidmap_get(&m, keys[i]) !=
-                       (present[i] ? (void *)(uintptr_t)(i + 1) : NULL);
+                bad += get(&m, keys[i]) != (present[i] ? (uintptr_t)i + 1 : 0);
         }
         for (int i = 0; i < n; i++)
             if (present[i])
-                bad += rayc__oidmap_del(&m, keys[i]) != (void *)(uintptr_t)(i + 1);
+                bad += del(&m, keys[i]) != (uintptr_t)i + 1;
         bad += m.count != 0 || broken_invariants(&m);
         rayc__oidmap_free(&m);
     }
     CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* More keys with one home than the slot's distance field can count (1023): the map grows until
+ * the run splits, and every key stays findable. */
+static void test_run_longer_than_distance_field(void)
+{
+    enum { N = 1100 };
+    static rayc__oid keys[N];
+    npool = 0;
+    int n = 0;
+    /* keys whose hashes agree in their low 12 bits: one home up to 4096 slots */
+    for (uint64_t c = 1; n < N && c < 20000000; c++)
+        if ((rayc__oid_hash(oid(c, 2, 1)) & 4095) == 77)
+            keys[n++] = oid(c, 2, 1);
+    CU_ASSERT_EQUAL_FATAL(n, N);
+    rayc__oidmap m;
+    map_init(&m);
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        bad += put(&m, keys[i], (uintptr_t)i + 1) != 0;
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(m.count, (size_t)N);
+    CU_ASSERT(m.cap >= 8192); /* 2048 would hold 1100 at load 3/4, but not in one run */
+    for (int i = 0; i < n; i++)
+        bad += get(&m, keys[i]) != (uintptr_t)i + 1;
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
+    for (int i = 0; i < n; i += 2)
+        bad += del(&m, keys[i]) != (uintptr_t)i + 1;
+    for (int i = 0; i < n; i++)
+        bad += get(&m, keys[i]) != (i % 2 ? (uintptr_t)i + 1 : 0);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
+    rayc__oidmap_free(&m);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -312,12 +410,15 @@ static rayc__oid key_of(int k)
     return oid((uint64_t)(k / 8) + 1, (uint32_t)(k % 4), (uint32_t)((k / 4) % 2));
 }
 
-static void test_random_vs_shadow(void)
+static void random_vs_shadow(int plain)
 {
-    static void *shadow[KEYSPACE];
+    static uintptr_t shadow[KEYSPACE];
     memset(shadow, 0, sizeof shadow);
+    npool = 0;
     rayc__oidmap m;
-    rayc__oidmap_init(&m);
+    map_init(&m);
+    if (plain)
+        rayc__oidmap_make_plain(&m);
     size_t live = 0;
     int bad = 0, checks = 0;
     rng_state = 0x9E3779B97F4A7C15ull;
@@ -325,35 +426,34 @@ static void test_random_vs_shadow(void)
         /* a key range that drifts, so the table fills up, empties and refills */
         int span = 64 + (int)((op / 20000) % 5) * 900;
         int k = (int)(rnd() % (uint64_t)span);
-        void *val = (void *)(uintptr_t)(rnd() | 1);
+        uintptr_t val = (uintptr_t)(rnd() | 1);
         switch (rnd() % 8) {
         case 0: case 1: case 2:
-            if (rayc__oidmap_put(&m, key_of(k), val) != 0)
+            if (put(&m, key_of(k), val) != 0)
                 bad++;
-            live += shadow[k] == NULL;
+            live += shadow[k] == 0;
             shadow[k] = val;
             break;
         case 3: case 4: case 5:
-            bad += rayc__oidmap_del(&m, key_of(k)) != shadow[k];
-            live -= shadow[k] != NULL;
-            shadow[k] = NULL;
+            bad += del(&m, key_of(k)) != shadow[k];
+            live -= shadow[k] != 0;
+            shadow[k] = 0;
             break;
         default:
-            bad += rayc__oidmap_get(&m, key_of(k)) != shadow[k];
+            bad += get(&m, key_of(k)) != shadow[k];
         }
         bad += m.count != live;
         if (op % 5000 == 0) {
             checks++;
             bad += broken_invariants(&m);
             for (int i = 0; i < KEYSPACE; i++)
-                bad += rayc__oidmap_get(&m, key_of(i)) != shadow[i];
+                bad += get(&m, key_of(i)) != shadow[i];
             size_t pos = 0, visits = 0;
-            rayc__oid key;
-            void *v;
-            while ((v = rayc__oidmap_next(&m, &pos, &key)) != NULL) {
+            rec *v;
+            while ((v = rayc__oidmap_next(&m, &pos)) != NULL) {
                 visits++;
-                int i = (int)((key.seq - 1) * 8 + key.idx * 4 + key.rank);
-                bad += i < 0 || i >= KEYSPACE || shadow[i] != v;
+                int i = (int)((v->id.seq - 1) * 8 + v->id.idx * 4 + v->id.rank);
+                bad += i < 0 || i >= KEYSPACE || shadow[i] != v->val;
             }
             bad += visits != live;
         }
@@ -361,7 +461,18 @@ static void test_random_vs_shadow(void)
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_EQUAL(checks, 40);
     CU_ASSERT_EQUAL(broken_invariants(&m), 0);
+    CU_ASSERT_EQUAL(m.plain, plain);
     rayc__oidmap_free(&m);
+}
+
+static void test_random_vs_shadow(void)
+{
+    random_vs_shadow(0);
+}
+
+static void test_random_vs_shadow_plain(void)
+{
+    random_vs_shadow(1);
 }
 
 /* The runtime's workload: several ranks each making ids in sequence (tasks with one or three
@@ -369,8 +480,9 @@ static void test_random_vs_shadow(void)
  * two probes, and no probe run longer than 32 slots. */
 static void test_sequential_ids_probe_short(void)
 {
+    npool = 0;
     rayc__oidmap m;
-    rayc__oidmap_init(&m);
+    map_init(&m);
     uint64_t seq[4] = {1, 1, 1, 1};
     rayc__oid live[4096];
     size_t nlive = 0, head = 0;
@@ -381,10 +493,10 @@ static void test_sequential_ids_probe_short(void)
         uint64_t s = seq[r]++;
         for (uint32_t i = nret ? 1 : 0; i <= nret; i++) {
             rayc__oid k = oid(s, r, i);
-            if (rayc__oidmap_put(&m, k, &m) != 0)
+            if (put(&m, k, 1) != 0)
                 bad++;
             if (nlive == 4096) { /* release the oldest */
-                if (rayc__oidmap_del(&m, live[head]) != &m)
+                if (del(&m, live[head]) != 1)
                     bad++;
                 live[head] = k;
                 head = (head + 1) % 4096;
@@ -396,7 +508,7 @@ static void test_sequential_ids_probe_short(void)
     size_t total = 0, longest = 0;
     for (size_t i = 0; i < nlive; i++) {
         size_t h = home_of(&m, live[i]), d = 0;
-        while (!rayc__oid_eq(m.slots[(h + d) & (m.cap - 1)].key, live[i]) && d < m.cap)
+        while (d < m.cap && !rayc__oid_eq(slot_key(&m, (h + d) & (m.cap - 1)), live[i]))
             d++;
         total += d + 1;
         if (d + 1 > longest)
@@ -418,7 +530,9 @@ int main(void)
         {"growth", test_growth},
         {"iteration visits each key once", test_iteration},
         {"backward shift across the wrap-around", test_backward_shift_wraparound},
+        {"runs longer than the distance field", test_run_longer_than_distance_field},
         {"200k random ops vs shadow model", test_random_vs_shadow},
+        {"the same with bare-address slots", test_random_vs_shadow_plain},
         {"ids made in sequence probe short", test_sequential_ids_probe_short},
     };
     return UNIT_RUN("oidmap", tests);

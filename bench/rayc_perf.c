@@ -73,7 +73,7 @@ static void set_sizes(void)
     S.big_bytes = q ? 8 * MIB : 64 * MIB;
     S.sleep_target = q ? 0.1 : 0.5;
     S.fanouts = q ? 1 : 3;
-    S.queued_tasks = q ? 10000 : 100000;
+    S.queued_tasks = O.queued_tasks ? O.queued_tasks : q ? 10000 : 100000;
     S.pingpong_iters = q ? 2000 : 20000;
     S.serial_iters = q ? 2000000 : 50000000;
     S.malloc_iters = q ? 200000 : 2000000;
@@ -1013,10 +1013,10 @@ static void metric_qmem(void)
     fig_note(&M[M_QMEM], "%d tasks waiting on one pending ref; round 1 (hash maps growing): "
                          "VmRSS %.0f, heap %.0f B/task; later rounds (maps already sized): "
                          "VmRSS %.0f, heap %.0f B/task (medians); submitted at %.0f tasks/s, "
-                         "drained at %.0f tasks/s; 10M tasks would take %.2f GiB", n, rss[0],
+                         "drained at %.0f tasks/s; 10M tasks would take %.2f GiB%s", n, rss[0],
              heap[0], R > 1 ? median_of(rss + 1, R - 1) : NAN,
              R > 1 ? median_of(heap + 1, R - 1) : NAN, median_of(sub, R), median_of(drain, R),
-             rss[0] * 1e7 / (1 << 30));
+             rss[0] * 1e7 / (1 << 30), n >= 10000000 ? " (measured, not scaled)" : "");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1222,7 +1222,7 @@ static void usage(FILE *to)
     fprintf(to,
             "usage: rayc-perf [--rounds N] [--quick] [--json] [--only NAME[,NAME...]] [--list]\n"
             "                 [--timeout SECONDS] [--quiet] [--config KEY=VALUE]...\n"
-            "                 [--no-baselines]\n"
+            "                 [--no-baselines] [--queued-tasks N]\n"
             "       rayc-perf --init-only    time rayc_init + rayc_shutdown (rank 0 prints)\n"
             "       rayc-perf --mpi-only     time MPI_Init_thread + MPI_Finalize\n"
             "Run as ./rayc-perf, mpirun -n N rayc-perf, srun rayc-perf. See bench/README.md.\n");
@@ -1293,6 +1293,12 @@ static int parse_args(int argc, char **argv)
             if (O.nconfig == MAX_CONFIG || !strchr(argv[i + 1], '='))
                 return fprintf(stderr, "rayc-perf: --config takes key=value (at most 32)\n"), -1;
             O.config[O.nconfig++] = argv[++i];
+        } else if (strcmp(a, "--queued-tasks") == 0 && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1000 || v > 100000000)
+                return fprintf(stderr, "rayc-perf: --queued-tasks takes 1000..100000000\n"), -1;
+            O.queued_tasks = (int)v;
         } else if (strcmp(a, "--no-baselines") == 0) {
             O.no_baselines = 1;
         } else if (strcmp(a, "--init-only") == 0) {

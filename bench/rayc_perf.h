@@ -15,6 +15,7 @@
 typedef struct options {
     int rounds, quick, json, quiet, list;
     int init_only, mpi_only, no_baselines;
+    int queued_tasks; /* --queued-tasks (0: the default size) */
     const char *only;
     double timeout;  /* watchdog for the whole run, seconds */
     const char *config[MAX_CONFIG]; /* --config key=value, for rayc_init */

@@ -257,6 +257,54 @@ static void test_cluster_view(void)
     free(all);
 }
 
+/* Live tasks are listed after the ended ones, in submission order, tasks without returns
+ * included (they are found through a different table than tasks with returns). */
+static void test_list_live_order(void)
+{
+    enum { N = 6 };
+    rayc_ref blk, out[N];
+    MT_OK(rayc_submit(&blk, sleep_ms, RAYC_ARGS(rayc_i64(500))));
+    for (int i = 0; i < N; i++) {
+        if (i % 2 == 0)
+            MT_OK(rayc_submit(&out[i], add, RAYC_ARGS(rayc_refarg(blk), rayc_i64(i))));
+        else
+            MT_OK(rayc_submit_ex(NULL, 0, noret, RAYC_ARGS(rayc_refarg(blk)), NULL));
+    }
+    rayc_task_info *all = calloc(8192, sizeof *all);
+    int nt = 0;
+    MT_OK(rayc_list_tasks(all, 8192, &nt));
+    MT_CHECK(nt <= 8192);
+    int k = 0, first_live = -1, ended_after_live = 0;
+    for (int i = 0; i < nt && i < 8192; i++) {
+        int live = all[i].state != RAYC_TASK_FINISHED && all[i].state != RAYC_TASK_FAILED;
+        if (live && first_live < 0)
+            first_live = i;
+        if (!live && first_live >= 0)
+            ended_after_live++;
+        if (!live || k == N)
+            continue;
+        /* the dependents, in the order they were submitted */
+        int want_add = k % 2 == 0;
+        if (strcmp(all[i].name, want_add ? "add" : "noret") == 0) {
+            if (want_add)
+                MT_CHECK(memcmp(&all[i].ref, &out[k], sizeof out[k]) == 0);
+            MT_CHECK(all[i].state == RAYC_TASK_PENDING_ARGS_AVAIL);
+            k++;
+        }
+    }
+    MT_CHECK(first_live >= 0);
+    MT_CHECK(ended_after_live == 0);
+    MT_CHECK(k == N);
+    for (int i = 0; i < N; i += 2) {
+        int64_t v = -1;
+        MT_OK(rayc_get_i64(&out[i], 1, &v, 30.0));
+        MT_CHECK(v == 500 + i);
+        MT_OK(rayc_release(&out[i], 1));
+    }
+    MT_OK(rayc_release(&blk, 1));
+    free(all);
+}
+
 int main(int argc, char **argv)
 {
     if (rayc_init(&argc, &argv, NULL) != 0) {
@@ -270,5 +318,6 @@ int main(int argc, char **argv)
     test_failures();
     test_bad_input();
     test_cluster_view();
+    test_list_live_order();
     return mt_finish();
 }

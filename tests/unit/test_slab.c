@@ -17,10 +17,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return unit_xorshift(&rng_state);
 }
 
 /* Fill record p (size bytes) with a pattern of tag; count the bytes that differ from it. */
@@ -195,10 +192,7 @@ static void *worker(void *arg)
     void *held[HOLD] = {0};
     uint64_t x = w->seed;
     for (int i = 0; i < 100000; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        int k = (int)(x % HOLD);
+        int k = (int)(unit_xorshift(&x) % HOLD);
         if (held[k]) {
             w->bad += differs(held[k], 48, (uint64_t)(uintptr_t)held[k]);
             rayc__slab_free(w->s, held[k]);

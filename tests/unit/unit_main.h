@@ -4,8 +4,18 @@
 #define RAYC_UNIT_MAIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <CUnit/Basic.h>
+
+/* One xorshift64 step: the suites' seeded pseudo-random numbers (*s must not start at 0). */
+static inline uint64_t unit_xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
 
 typedef struct unit_test {
     const char *name;

@@ -153,9 +153,9 @@ typedef struct rayc__runtime {
     /* progress thread */
     pthread_t progress_thread;
     int progress_is_thread;
-    pthread_cond_t progress_cv;
-    int progress_sleeping;
+    int progress_sleeping;      /* it sleeps or is about to (atomic; submitq.c peeks) */
     int wake_pending;
+    struct rayc__bells *bells;  /* its doorbell, and those of this node's ranks (doorbell.c) */
     rayc__wbuf *out;            /* outbound batch per destination rank */
     int out_dirty;
     /* rank 0's submission queue (submitq.c), guarded by subq_mu */

@@ -190,6 +190,11 @@ int rayc__bells_shared(const rayc__bells *bs)
     return bs->win != MPI_WIN_NULL;
 }
 
+int rayc__bells_near(const rayc__bells *bs, int rank)
+{
+    return bs->peer[rank] != NULL;
+}
+
 void rayc__bells_ring(rayc__bells *bs, int rank)
 {
     rayc__bell *b = bs->peer[rank];

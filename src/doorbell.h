@@ -45,6 +45,8 @@ void rayc__bells_destroy(rayc__bells *bs);
 rayc__bell *rayc__bells_mine(rayc__bells *bs);
 /* 1 when other ranks of this node can ring this rank's bell. */
 int rayc__bells_shared(const rayc__bells *bs);
+/* 1 when rank shares this node's bells: its sends to this rank ring this rank's bell. */
+int rayc__bells_near(const rayc__bells *bs, int rank);
 /* Ring rank's bell when it shares this node (after a send to it). */
 void rayc__bells_ring(rayc__bells *bs, int rank);
 

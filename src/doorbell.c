@@ -23,7 +23,6 @@
  * other nodes never ring each other. */
 #include "config.h"
 
-#include <errno.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "doorbell.h"
 #include "gcs_int.h"
 #include "log.h"
 #include "status_int.h"
@@ -490,13 +491,13 @@ void rayc__gcs_shutdown_begin(rayc__runtime *rt)
     rayc__raylet_begin_drain(rt);
 }
 
-int rayc__gcs_queued_behind_remote(rayc__runtime *rt)
+int rayc__gcs_queued_behind_far(rayc__runtime *rt)
 {
     const rayc__cluster_view *v = &rt->gcs->view;
     if (!rt->gcs->nqueued)
         return 0;
     for (int r = 1; r < v->nranks; r++)
-        if (v->ranks[r].inflight)
+        if (v->ranks[r].inflight && !rayc__bells_near(rt->bells, r))
             return 1;
     return 0;
 }

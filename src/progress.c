@@ -3,10 +3,13 @@
  * One loop per rank (a thread on rank 0, the main thread elsewhere) runs named phases, each
  * with bounded work: receive control batches, hand them to their module under rt->mu, send
  * the outbound batches other threads filled, move object data, run raylet housekeeping. When
- * a pass does nothing, rayc__idle_wait decides between spinning and sleeping: it spins for a
- * short while (latency), then sleeps on progress_cv with a timeout that grows to 1 ms, so an
- * idle rank costs almost no CPU and 16 ranks on 2 cores still run well. Local producers wake
- * it through rayc__progress_wake; messages from other ranks are noticed at the next poll.
+ * a pass does nothing, idle_wait decides between spinning and sleeping: it spins for a short
+ * while (latency), then sleeps on this rank's doorbell (doorbell.c: a futex word in memory
+ * the node's ranks share) with a timeout that grows to 1 ms, so an idle rank costs almost no
+ * CPU and 16 ranks on 2 cores still run well. Local producers wake it through
+ * rayc__progress_wake; a rank of the same node that sends it a batch (phase_send) or object
+ * data (transfer.c) rings its bell. Messages from other nodes, or from any rank when no
+ * shared window could be made, are noticed at the next poll (at most about 1 ms later).
  *
  * Ordering: records to one destination keep their order (one batch buffer per destination,
  * sent in order; MPI does not overtake on one communicator and tag). */
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "doorbell.h"
 #include "log.h"
 #include "raylet_int.h"
 #include "rt.h"
@@ -27,11 +31,11 @@
 #define SPIN_SECONDS 500e-6 /* keep polling this long after the last work: replies are near */
 #define SLEEP_MIN_SECONDS 50e-6
 #define SLEEP_MAX_SECONDS 1e-3
-/* Rank 0 while tasks wait to be placed and others run on other ranks: those ranks' DONE
- * records decide when the next task can be placed, so they are looked for this often
- * (measured: the 2-rank sleep table went from 1.05x to 1.01x of greedy with it). Without
- * queued tasks the sleep grows to SLEEP_MAX as before (a rank 0 waiting 3 s for one remote
- * task used 2.3% of a core, 6.9% with this cap). */
+/* Rank 0 while tasks wait to be placed and others run on ranks that cannot ring its doorbell
+ * (other nodes, or no shared bells): those ranks' DONE records decide when the next task can
+ * be placed, so they are looked for this often (measured: the 2-rank sleep table went from
+ * 1.05x to 1.01x of greedy with it, and without shared bells still loses 0.8% without it).
+ * Ranks that ring need no such poll: with the bell the table is 1.004x with or without it. */
 #define SLEEP_BUSY_SECONDS 100e-6
 
 typedef struct send_slot {
@@ -76,8 +80,8 @@ void rayc__msg_end(rayc__runtime *rt, int dest, size_t start)
 void rayc__progress_wake(rayc__runtime *rt)
 {
     rt->wake_pending = 1;
-    if (rt->progress_sleeping)
-        pthread_cond_signal(&rt->progress_cv);
+    if (__atomic_load_n(&rt->progress_sleeping, __ATOMIC_RELAXED))
+        rayc__bell_ring(rayc__bells_mine(rt->bells));
 }
 
 /* ---------------------------------------------------------------- phases */
@@ -209,6 +213,7 @@ static int phase_send(rayc__runtime *rt, progress_state *ps)
         send_slot *s = &ps->sends[i];
         MPI_Isend(s->buf.p, (int)s->buf.len, MPI_BYTE, s->dest, RAYC__TAG_CTRL, rt->ctrl,
                   &s->req);
+        rayc__bells_ring(rt->bells, s->dest); /* a sleeping receiver on this node wakes now */
     }
     return n;
 }
@@ -290,35 +295,50 @@ static int phase_signals(rayc__runtime *rt)
     return n;
 }
 
+/* 1 when a control batch is waiting to be received. */
+static int ctrl_waiting(rayc__runtime *rt)
+{
+    int flag = 0;
+    MPI_Iprobe(MPI_ANY_SOURCE, RAYC__TAG_CTRL, rt->ctrl, &flag, MPI_STATUS_IGNORE);
+    return flag;
+}
+
 /* The spin-or-sleep decision: spin briefly after the last work (a reply is usually close),
- * then sleep with a growing timeout; wakes early on rayc__progress_wake. */
+ * then sleep on this rank's doorbell with a growing timeout. The bell's sequence is read and
+ * the sleep announced under rt->mu, so a local rayc__progress_wake after that rings the bell
+ * and the wait returns at once; so does a send from a rank of this node that sees the
+ * announcement. A batch sent before it is found by the probe made after it (unless MPI had
+ * not pushed it out yet when MPI_Isend returned: then the timeout bounds the delay). */
 static void idle_wait(rayc__runtime *rt, progress_state *ps, double now)
 {
     if (now - ps->idle_since < SPIN_SECONDS) {
         sched_yield();
         return;
     }
+    rayc__bell *bell = rayc__bells_mine(rt->bells);
+    double cap = SLEEP_MAX_SECONDS;
     rayc__lock(rt);
-    if (!rt->wake_pending && !rt->out_dirty && !atomic_load(&rt->subq_n)) {
-        int busy = rt->gcs && rayc__gcs_queued_behind_remote(rt);
-        double cap = busy ? SLEEP_BUSY_SECONDS : SLEEP_MAX_SECONDS;
-        if (ps->sleep > cap)
-            ps->sleep = cap;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long ns = (long)(ps->sleep * 1e9);
-        ts.tv_nsec += ns;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+    uint32_t seq = rayc__bell_seq(bell);
+    int idle = !rt->wake_pending && !rt->out_dirty && !atomic_load(&rt->subq_n);
+    if (idle) {
+        if (rt->gcs && rayc__gcs_queued_behind_far(rt))
+            cap = SLEEP_BUSY_SECONDS;
         __atomic_store_n(&rt->progress_sleeping, 1, __ATOMIC_RELAXED); /* submitq.c peeks */
-        pthread_cond_timedwait(&rt->progress_cv, &rt->mu, &ts);
-        __atomic_store_n(&rt->progress_sleeping, 0, __ATOMIC_RELAXED);
-        ps->sleep = ps->sleep * 2 < cap ? ps->sleep * 2 : cap;
+        rayc__bell_announce(bell);
     }
     rt->wake_pending = 0;
     pthread_mutex_unlock(&rt->mu);
+    if (!idle)
+        return;
+    if (ps->sleep > cap)
+        ps->sleep = cap;
+    if (ctrl_waiting(rt)) {
+        rayc__bell_cancel(bell);
+    } else {
+        rayc__bell_wait(bell, seq, ps->sleep);
+        ps->sleep = ps->sleep * 2 < cap ? ps->sleep * 2 : cap;
+    }
+    __atomic_store_n(&rt->progress_sleeping, 0, __ATOMIC_RELAXED);
 }
 
 static int should_leave(rayc__runtime *rt, progress_state *ps)

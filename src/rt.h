@@ -154,9 +154,9 @@ typedef struct rayc__runtime {
     /* progress thread */
     pthread_t progress_thread;
     int progress_is_thread;
-    pthread_cond_t progress_cv;
-    int progress_sleeping;
+    int progress_sleeping;      /* it sleeps or is about to (atomic; submitq.c peeks) */
     int wake_pending;
+    struct rayc__bells *bells;  /* its doorbell, and those of this node's ranks (doorbell.c) */
     rayc__wbuf *out;            /* outbound batch per destination rank */
     int out_dirty;
     /* rank 0's submission queue (submitq.c), guarded by subq_mu */
@@ -274,10 +274,11 @@ void rayc__gcs_shutdown_begin(rayc__runtime *rt);
 void rayc__gcs_stop(rayc__runtime *rt, int signum);
 /* Print the job summary (tasks, failures, busy time per rank) to stdout. */
 void rayc__gcs_summary(rayc__runtime *rt);
-/* 1 when tasks wait to be placed while others run on ranks other than 0: their DONE records
- * free the resources the waiting ones need, so rank 0's progress loop sleeps less to notice
- * them sooner. */
-int rayc__gcs_queued_behind_remote(rayc__runtime *rt);
+/* 1 when tasks wait to be placed while others run on far ranks, those that cannot ring rank
+ * 0's doorbell (other nodes, or every rank when the node has no shared bells): their DONE
+ * records free the resources the waiting ones need, so rank 0's progress loop sleeps less to
+ * notice them sooner. */
+int rayc__gcs_queued_behind_far(rayc__runtime *rt);
 /* 1 when every rank has acked the drain. */
 int rayc__gcs_all_drained(rayc__runtime *rt);
 

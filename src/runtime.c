@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "client_int.h"
+#include "doorbell.h"
 #include "log.h"
 #include "raylet_int.h"
 #include "rconfig.h"
@@ -287,12 +288,14 @@ static void free_runtime(rayc__runtime *rt)
     free(rt->out);
     free(rt->nodes);
     pthread_mutex_destroy(&rt->mu);
-    pthread_cond_destroy(&rt->progress_cv);
     free(rt);
 }
 
+/* Collective: every rank calls it once its progress loop ended (or init failed). */
 static void finalize_mpi(rayc__runtime *rt)
 {
+    rayc__bells_destroy(rt->bells);
+    rt->bells = NULL;
     if (rt->ctrl != MPI_COMM_NULL && rt->ctrl != 0)
         MPI_Comm_free(&rt->ctrl);
     if (rt->data != MPI_COMM_NULL && rt->data != 0)
@@ -325,8 +328,10 @@ static int init_job(rayc__runtime *rt, const rayc_config *cfg)
     if ((rc = exchange_offers(rt, &me)) != 0)
         return rc;
     rt->out = calloc((size_t)rt->size, sizeof *rt->out);
-    if (!rt->out)
-        return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
+    rc = rayc__bells_create(rt->ctrl, &rt->bells) != 0 || !rt->out;
+    MPI_Allreduce(&rc, &any, 1, MPI_INT, MPI_MAX, rt->ctrl);
+    if (any)
+        return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory%s", rc ? "" : " on another rank");
     return 0;
 }
 
@@ -465,7 +470,6 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
     pthread_mutex_init(&rt->mu, &ma);
     pthread_mutexattr_destroy(&ma);
     rayc__submitq_init(rt);
-    pthread_cond_init(&rt->progress_cv, NULL);
     atomic_init(&rt->next_seq, 1);
     rt->t_init = rayc__now();
     int rc = init_mpi(rt, argc, argv);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "doorbell.h"
 #include "log.h"
 #include "oidmap.h"
 #include "rt.h"
@@ -342,6 +343,7 @@ static int run_sends(rayc__runtime *rt)
     for (sendjob *j = list, *next; j; j = next, n++) {
         next = j->next;
         post_chunks(rt->data, 0, j->val->data, j->val->h.nbytes, j->dest, j->tag, j->reqs);
+        rayc__bells_ring(rt->bells, j->dest); /* the fetcher may sleep while it waits */
         rayc__lock(rt);
         j->next = x->sending;
         x->sending = j;

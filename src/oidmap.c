@@ -119,6 +119,10 @@ static int resize(rayc__oidmap *m, size_t ncap)
         if (ok)
             break;
         free(n.slots);
+        if (!n.plain && ncap >= 16 * (m->count + 1)) { /* sparse and still too long a run */
+            n.plain = 1; /* same size again, with plain slots (no distance limit) */
+            ncap /= 2;
+        }
     }
     free(m->slots);
     *m = n;
@@ -160,7 +164,11 @@ int rayc__oidmap_put(rayc__oidmap *m, void *rec)
             m->count++;
             return 0;
         }
-        if (resize(m, m->cap * 2) != 0) /* TOO_FAR: a long run; spread it out */
+        /* TOO_FAR: a long run; spread it out, unless the table is already sparse (hashes that
+         * agree in many bits): plain slots have no distance limit. */
+        if (m->cap >= 16 * (m->count + 1))
+            rayc__oidmap_make_plain(m);
+        else if (resize(m, m->cap * 2) != 0)
             return -1;
     }
 }

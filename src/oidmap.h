@@ -6,8 +6,9 @@
  * tombstones). A slot holds the record's address in its low 48 bits and, in the high 16, the
  * entry's distance from its home slot (10 bits) and 6 bits of its hash: a probe reads the
  * record only when both match, and deletion shifts entries back without reading records.
- * Addresses that do not fit 48 bits switch the map to plain slots (the record's key is then
- * read to compare and to find a home). Not thread-safe (the runtime holds rt->mu). */
+ * Addresses that do not fit 48 bits, or a run longer than the distance field in a sparse
+ * table, switch the map to plain slots (the record's key is then read to compare and to find
+ * a home). Not thread-safe (the runtime holds rt->mu). */
 #ifndef RAYC_OIDMAP_H
 #define RAYC_OIDMAP_H
 

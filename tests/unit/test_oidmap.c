@@ -384,6 +384,7 @@ static void test_run_longer_than_distance_field(void)
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_EQUAL(m.count, (size_t)N);
     CU_ASSERT(m.cap >= 8192); /* 2048 would hold 1100 at load 3/4, but not in one run */
+    CU_ASSERT_EQUAL(m.plain, 0); /* split by growing, tagged slots kept */
     for (int i = 0; i < n; i++)
         bad += get(&m, keys[i]) != (uintptr_t)i + 1;
     CU_ASSERT_EQUAL(bad, 0);
@@ -392,6 +393,37 @@ static void test_run_longer_than_distance_field(void)
         bad += del(&m, keys[i]) != (uintptr_t)i + 1;
     for (int i = 0; i < n; i++)
         bad += get(&m, keys[i]) != (i % 2 ? (uintptr_t)i + 1 : 0);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
+    rayc__oidmap_free(&m);
+}
+
+/* Hashes that agree in 16 bits keep one run up to 65536 slots: rather than grow to 16 times
+ * its entries, the map switches to plain slots, and every key stays findable. */
+static void test_run_in_sparse_table_goes_plain(void)
+{
+    enum { N = 1100 };
+    static rayc__oid keys[N];
+    npool = 0;
+    int n = 0;
+    for (uint64_t c = 1; n < N && c < 400000000; c++)
+        if ((rayc__oid_hash(oid(c, 3, 1)) & 65535) == 4242)
+            keys[n++] = oid(c, 3, 1);
+    CU_ASSERT_EQUAL_FATAL(n, N);
+    rayc__oidmap m;
+    map_init(&m);
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        bad += put(&m, keys[i], (uintptr_t)i + 1) != 0;
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(m.plain, 1);
+    CU_ASSERT(m.cap <= 32 * (size_t)N); /* bounded growth */
+    for (int i = 0; i < n; i++)
+        bad += get(&m, keys[i]) != (uintptr_t)i + 1;
+    for (int i = 0; i < n; i += 3)
+        bad += del(&m, keys[i]) != (uintptr_t)i + 1;
+    for (int i = 0; i < n; i++)
+        bad += get(&m, keys[i]) != (i % 3 ? (uintptr_t)i + 1 : 0);
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_EQUAL(broken_invariants(&m), 0);
     rayc__oidmap_free(&m);
@@ -528,6 +560,7 @@ int main(void)
         {"iteration visits each key once", test_iteration},
         {"backward shift across the wrap-around", test_backward_shift_wraparound},
         {"runs longer than the distance field", test_run_longer_than_distance_field},
+        {"a long run in a sparse table goes plain", test_run_in_sparse_table_goes_plain},
         {"200k random ops vs shadow model", test_random_vs_shadow},
         {"the same with bare-address slots", test_random_vs_shadow_plain},
         {"ids made in sequence probe short", test_sequential_ids_probe_short},

@@ -293,7 +293,7 @@ static void wait_op(rayc__runtime *rt, rayc__op *op, double timeout, int in_task
     int cancelled = 0;
     if (timeout >= 0)
         deadline_of(timeout, &dl);
-    if (!op->done && timeout != 0)
+    if (!op->done && timeout != 0 && !op->polled)
         spin_until_done(rt, op);
     while (!op->done) {
         rayc__rtask *help = in_task ? rayc__raylet_take_for_helper(rt) : NULL;

@@ -124,6 +124,7 @@ typedef struct rayc__op {
     int nready;
     int fetches_left;      /* GET: large values still being pulled */
     int bad_index;         /* the unknown ref when the request was refused */
+    int polled;            /* the caller already polled for the answer: block at once */
     void *gcs_req;         /* the control service's record (rank 0 only) */
 } rayc__op;
 
@@ -165,6 +166,9 @@ typedef struct rayc__runtime {
     double subq_first;          /* when the oldest queued submission was made */
     double subq_last;           /* when the latest one was made */
     atomic_int subq_n;          /* subq_len, readable without subq_mu */
+    /* rank 0: bumped (under rt->mu) whenever an object of the control service completes, so
+     * that a get can poll for its objects without the lock (api_get.c) */
+    atomic_uint done_gen;
     /* identity and resources */
     rayc__platform plat;
     rayc__node *nodes;          /* size entries */

@@ -467,6 +467,7 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
     rayc__submitq_init(rt);
     pthread_cond_init(&rt->progress_cv, NULL);
     atomic_init(&rt->next_seq, 1);
+    atomic_init(&rt->done_gen, 0);
     rt->t_init = rayc__now();
     int rc = init_mpi(rt, argc, argv);
     if (!rc)

@@ -95,21 +95,33 @@ static int get_local_fast(rayc__runtime *rt, const rayc_ref *refs, int n, rayc_v
 {
     double budget = timeout >= 0 && timeout < GET_POLL_SECONDS ? timeout : GET_POLL_SECONDS;
     double t0 = -1;
+    int polling = 0, expired = 0;
     rayc__lock(rt);
     for (;;) {
         int st = get_ready_local(rt, refs, n, out);
+        if (st != 0 || expired || timeout == 0 || rayc__cur_task) {
+            if (polling)
+                rayc__poll_end(rt);
+            pthread_mutex_unlock(&rt->mu);
+            return st == 1;
+        }
+        if (!polling) {
+            polling = 1;
+            rayc__poll_begin(rt); /* completions now wait in the queue for us */
+            t0 = rayc__now();
+        }
         unsigned gen = atomic_load_explicit(&rt->done_gen, memory_order_relaxed);
         pthread_mutex_unlock(&rt->mu);
-        if (st != 0 || timeout == 0 || rayc__cur_task)
-            return st == 1;
-        if (t0 < 0)
-            t0 = rayc__now();
-        for (int i = 0; atomic_load_explicit(&rt->done_gen, memory_order_acquire) == gen; i++) {
-            if ((i & 63) == 63 && (*polled = rayc__now() - t0) > budget)
-                return 0;
+        for (int i = 0; atomic_load_explicit(&rt->done_gen, memory_order_acquire) == gen &&
+                        !atomic_load_explicit(&rt->doneq, memory_order_acquire);
+             i++) {
+            if ((i & 63) == 63 && (*polled = rayc__now() - t0) > budget) {
+                expired = 1;
+                break;
+            }
             rayc__cpu_relax();
         }
-        rayc__lock(rt);
+        rayc__lock(rt); /* enters queued completions */
     }
 }
 

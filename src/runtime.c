@@ -468,6 +468,8 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
     pthread_cond_init(&rt->progress_cv, NULL);
     atomic_init(&rt->next_seq, 1);
     atomic_init(&rt->done_gen, 0);
+    atomic_init(&rt->doneq, NULL);
+    atomic_init(&rt->npolling, 0);
     rt->t_init = rayc__now();
     int rc = init_mpi(rt, argc, argv);
     if (!rc)

@@ -413,7 +413,7 @@ static int spin_unlocked(rayc__runtime *rt, unsigned gen)
         atomic_fetch_sub(&ray->nspinning, 1);
         if (!run_handed(rt, t))
             return 1; /* rt->mu is held */
-        /* its completion was queued: poll again (run_handed made us the poller) */
+        /* its completion was queued: spin again (run_handed counted us as spinning) */
     }
     rayc__lock(rt);
     atomic_fetch_sub(&ray->nspinning, 1);
@@ -422,23 +422,14 @@ static int spin_unlocked(rayc__runtime *rt, unsigned gen)
     return seen || has_runnable(ray) || atomic_load(&ray->handoff);
 }
 
-/* One idle worker of a rank polls at a time (ray->nspinning goes from 0 to 1): it takes the
- * next task, and wakes the next worker when more are queued. More pollers would only take
- * cores from the threads doing the work (three polling threads on two cores made a round trip
- * wait for a time slice). 1 when this worker became the poller. */
-static int become_poller(rayc__raylet *ray)
-{
-    int none = 0;
-    return atomic_compare_exchange_strong(&ray->nspinning, &none, 1);
-}
-
-/* The same, called with rt->mu held; 0 at once when another worker polls already. */
+/* The same, called with rt->mu held. */
 static int spin_for_work(rayc__runtime *rt)
 {
     rayc__raylet *ray = rt->raylet;
-    if (ray->stop || ray->draining || !become_poller(ray))
+    if (ray->stop || ray->draining)
         return 0;
     unsigned gen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire);
+    atomic_fetch_add(&ray->nspinning, 1);
     pthread_mutex_unlock(&rt->mu);
     return spin_unlocked(rt, gen);
 }
@@ -639,8 +630,10 @@ static int call_task(rayc__runtime *rt, rayc__rtask *t, struct rayc_task *ctx, i
         }
         rayc__task_ctx_destroy(ctx);
         completion_push(rt, t);
-        if (atomic_load(&rt->npolling) > 0 && become_poller(ray))
-            return 1; /* the caller polls for work next */
+        if (atomic_load(&rt->npolling) > 0) {
+            atomic_fetch_add(&ray->nspinning, 1); /* the caller polls for work next */
+            return 1;
+        }
         rayc__lock(rt); /* enters the queue */
         return 0;
     }

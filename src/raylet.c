@@ -89,27 +89,6 @@ fail:
 }
 
 static void send_returned(rayc__runtime *rt, rayc__rtask *t);
-static int fits(rayc__raylet *ray, const rayc__rtask *t);
-static void task_started(rayc__raylet *ray, rayc__rtask *t, double now);
-
-/* Hand-off: a task that becomes runnable while the ready queue is empty and a worker spins
- * for work is started here, under rt->mu, by the thread that made it ready (its resources
- * charged, on the running list) and left in ray->handoff; a spinning worker takes it from
- * there and runs it without taking rt->mu. A worker that stops spinning looks at the slot
- * under rt->mu before it sleeps, so a task left there is always run. Tasks asking for GPUs
- * take the queue (their ids are chosen with the worker's task context). */
-static int try_handoff(rayc__raylet *ray, rayc__rtask *t)
-{
-    if (ray->ready_head || atomic_load(&ray->nspinning) == 0 || atomic_load(&ray->handoff) ||
-        t->fetch_error || t->demand.q[RAYC__RES_GPU] > 0 || !fits(ray, t))
-        return 0;
-    rayc__res_sub(&ray->avail, &t->demand);
-    ray->nrunning++;
-    task_started(ray, t, t->queued_at);
-    atomic_store(&ray->handoff, t);
-    atomic_fetch_add_explicit(&ray->ready_gen, 1, memory_order_release);
-    return 1;
-}
 
 /* Make the task runnable: into the ready queue, and wake or start a worker. */
 static void make_ready(rayc__runtime *rt, rayc__rtask *t)
@@ -121,8 +100,6 @@ static void make_ready(rayc__runtime *rt, rayc__rtask *t)
     }
     t->next = NULL;
     t->queued_at = rayc__now();
-    if (try_handoff(ray, t))
-        return;
     if (ray->ready_tail)
         ray->ready_tail->next = t;
     else
@@ -242,9 +219,6 @@ static int has_runnable(rayc__raylet *ray)
 
 static void *worker_main(void *arg);
 static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue);
-static int run_handed(rayc__runtime *rt, rayc__rtask *t);
-static int call_task(rayc__runtime *rt, rayc__rtask *t, struct rayc_task *ctx, int charged,
-                     int more, double t0, int may_queue);
 
 /* Wake an idle worker, or start one, when a queued task could run. Caller holds rt->mu. */
 void rayc__raylet_kick(rayc__runtime *rt)
@@ -396,30 +370,19 @@ int rayc__raylet_tick(rayc__runtime *rt, double now)
 static int spin_unlocked(rayc__runtime *rt, unsigned gen)
 {
     rayc__raylet *ray = rt->raylet;
+    double t0 = rayc__now();
     int seen = 0;
-    for (;;) {
-        double t0 = rayc__now();
-        seen = 0;
-        for (int i = 0; !seen; i++) {
-            seen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire) != gen;
-            if ((i & 63) == 63 && rayc__now() - t0 > WORKER_SPIN_SECONDS)
-                break;
-            rayc__cpu_relax();
-        }
-        rayc__rtask *t = seen ? atomic_exchange(&ray->handoff, NULL) : NULL;
-        if (!t)
+    for (int i = 0; !seen; i++) {
+        seen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire) != gen;
+        if ((i & 63) == 63 && rayc__now() - t0 > WORKER_SPIN_SECONDS)
             break;
-        gen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire);
-        atomic_fetch_sub(&ray->nspinning, 1);
-        if (!run_handed(rt, t))
-            return 1; /* rt->mu is held */
-        /* its completion was queued: spin again (run_handed counted us as spinning) */
+        rayc__cpu_relax();
     }
     rayc__lock(rt);
     atomic_fetch_sub(&ray->nspinning, 1);
     /* Work that came as we stopped spinning (kicks saw us spinning and left it to us): look
      * again rather than sleep on it. */
-    return seen || has_runnable(ray) || atomic_load(&ray->handoff);
+    return seen || has_runnable(ray);
 }
 
 /* The same, called with rt->mu held. */
@@ -446,14 +409,6 @@ static void *worker_main(void *arg)
     rayc__log_set_role(role);
     int spun = 0; /* just polled for work after queueing a completion */
     for (;;) {
-        rayc__rtask *h = atomic_exchange(&ray->handoff, NULL); /* started already: run it */
-        if (h) {
-            unsigned gen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire);
-            pthread_mutex_unlock(&rt->mu);
-            if (run_handed(rt, h))
-                spun = !spin_unlocked(rt, gen);
-            continue;
-        }
         rayc__rtask *t = ray->stop ? NULL : take_runnable(ray);
         if (!t && ray->stop)
             break;
@@ -482,19 +437,6 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&rt->mu);
     rayc__thread_exit();
     return NULL;
-}
-
-/* Task t starts now: put it on the running list (its resources are charged and it is counted
- * in nrunning). Caller holds rt->mu. */
-static void task_started(rayc__raylet *ray, rayc__rtask *t, double now)
-{
-    t->started_at = now; /* reported as RUNNING by rayc__raylet_tick if it lasts */
-    ray->last_start = now;
-    t->run_prev = NULL;
-    t->run_next = ray->running;
-    if (ray->running)
-        ray->running->run_prev = t;
-    ray->running = t;
 }
 
 /* Undo the start of task t (resources, running list) once it has ended. Caller holds rt->mu. */
@@ -593,28 +535,16 @@ static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue)
         rayc__raylet_kick(rt); /* more could run: wake or start the next worker first */
     RAYC_LOG(RAYC__LOG_DEBUG, "start seq %llu", (unsigned long long)t->id.seq);
     double t0 = rayc__now();
-    task_started(ray, t, t0);
+    t->started_at = t0; /* reported as RUNNING by rayc__raylet_tick if it lasts */
+    ray->last_start = t0;
+    t->run_prev = NULL;
+    t->run_next = ray->running;
+    if (ray->running)
+        ray->running->run_prev = t;
+    ray->running = t;
     pthread_mutex_unlock(&rt->mu);
-    return call_task(rt, t, &ctx, charged, more, t0, may_queue);
-}
 
-/* A task from ray->handoff (started already): run it without rt->mu. Returns as run_task
- * with may_queue. */
-static int run_handed(rayc__runtime *rt, rayc__rtask *t)
-{
-    struct rayc_task ctx;
-    rayc__task_ctx_init(&ctx, rt, t);
-    return call_task(rt, t, &ctx, 1, 0, rayc__now(), 1);
-}
-
-/* Call the function of started task t (without rt->mu), then publish what it returned:
- * through the completion queue (returns 1 without rt->mu, the caller counted as spinning)
- * or under rt->mu (returns 0 with it held). */
-static int call_task(rayc__runtime *rt, rayc__rtask *t, struct rayc_task *ctx, int charged,
-                     int more, double t0, int may_queue)
-{
-    rayc__raylet *ray = rt->raylet;
-    int rc = t->fetch_error ? RAYC_EIO : rayc__task_call(ctx);
+    int rc = t->fetch_error ? RAYC_EIO : rayc__task_call(&ctx);
     double dur = rayc__now() - t0;
 
     /* No kick after a task: a worker takes the next task itself and kicks only when more
@@ -622,13 +552,13 @@ static int call_task(rayc__runtime *rt, rayc__rtask *t, struct rayc_task *ctx, i
      * take). */
     /* A worker that had nothing queued behind this task leaves its completion to a polling
      * client and polls for work; one with more queued takes the lock for it anyway. */
-    if (may_queue && !more && completion_queueable(rt, ctx, rc)) {
+    if (may_queue && !more && completion_queueable(rt, &ctx, rc)) {
         t->dur = dur;
         for (uint32_t i = 0; i < t->num_returns; i++) {
-            t->ret[i] = ctx->rets[i];
-            ctx->rets[i] = NULL;
+            t->ret[i] = ctx.rets[i];
+            ctx.rets[i] = NULL;
         }
-        rayc__task_ctx_destroy(ctx);
+        rayc__task_ctx_destroy(&ctx);
         completion_push(rt, t);
         if (atomic_load(&rt->npolling) > 0) {
             atomic_fetch_add(&ray->nspinning, 1); /* the caller polls for work next */
@@ -640,9 +570,9 @@ static int call_task(rayc__runtime *rt, rayc__rtask *t, struct rayc_task *ctx, i
     rayc__lock(rt);
     task_ended(ray, t, charged);
     if (charged)
-        give_gpus(ray, ctx);
-    rayc__task_finish(rt, ctx, rc, dur);
-    rayc__task_ctx_destroy(ctx);
+        give_gpus(ray, &ctx);
+    rayc__task_finish(rt, &ctx, rc, dur);
+    rayc__task_ctx_destroy(&ctx);
     rayc__rtask_free(t);
     if (ray->draining && ray->nrunning == 0)
         rayc__progress_wake(rt);
@@ -682,10 +612,9 @@ void rayc__raylet_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *r
 
 int rayc__raylet_create(rayc__runtime *rt, int nworkers)
 {
-    rayc__raylet *ray = aligned_alloc(64, (sizeof *ray + 63) / 64 * 64);
+    rayc__raylet *ray = calloc(1, sizeof *ray);
     if (!ray)
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
-    memset(ray, 0, sizeof *ray);
     pthread_cond_init(&ray->cv, NULL);
     pthread_cond_init(&ray->exit_cv, NULL);
     ray->total = rt->nodes[rt->rank].total;

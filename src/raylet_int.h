@@ -19,13 +19,10 @@ struct rayc__raylet {
     pthread_cond_t cv;      /* idle workers wait here */
     pthread_cond_t exit_cv; /* a worker left */
     int nworkers, nidle, nwaking, nstarting, nrunning;
-    /* What spinning workers poll and change without rt->mu, on a cache line of its own (the
-     * record is allocated aligned), so that the bookkeeping around it does not bounce it. */
-    _Alignas(64) atomic_uint ready_gen; /* bumped whenever a task becomes runnable */
-    atomic_int nspinning;     /* idle workers polling ready_gen before they sleep */
-    _Atomic(rayc__rtask *) handoff; /* a task already started for a spinning worker to take */
-    _Alignas(64) int base_workers;
-    int max_workers, next_worker_id;
+    atomic_int nspinning;     /* idle workers polling ready_gen before they sleep (changed
+                               * without rt->mu by a worker that queued its completion) */
+    atomic_uint ready_gen;    /* bumped whenever a task becomes runnable */
+    int base_workers, max_workers, next_worker_id;
     uint64_t ntasks_run;
     int draining, stop, final, acked;
     int halted;               /* the job stops: hand back tasks instead of queueing them */

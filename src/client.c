@@ -189,14 +189,22 @@ void rayc__op_complete(rayc__runtime *rt, rayc__op *op)
  * comes within microseconds then costs no wake-up. Called and returns with rt->mu held. */
 static void spin_until_done(rayc__runtime *rt, rayc__op *op)
 {
-    pthread_mutex_unlock(&rt->mu);
+    rayc__poll_begin(rt); /* rank 0: completions now wait in the queue for us */
     double t0 = rayc__now();
-    for (int i = 0; !atomic_load_explicit(&op->done, memory_order_acquire); i++) {
-        if ((i & 63) == 63 && rayc__now() - t0 > OP_SPIN_SECONDS)
-            break;
-        rayc__cpu_relax();
+    for (int expired = 0; !expired && !op->done;) {
+        pthread_mutex_unlock(&rt->mu);
+        for (int i = 0; !atomic_load_explicit(&op->done, memory_order_acquire) &&
+                        !atomic_load_explicit(&rt->doneq, memory_order_acquire);
+             i++) {
+            if ((i & 63) == 63 && rayc__now() - t0 > OP_SPIN_SECONDS) {
+                expired = 1;
+                break;
+            }
+            rayc__cpu_relax();
+        }
+        rayc__lock(rt); /* enters queued completions */
     }
-    rayc__lock(rt);
+    rayc__poll_end(rt);
 }
 
 static void deadline_of(double timeout, struct timespec *ts)
@@ -293,7 +301,7 @@ static void wait_op(rayc__runtime *rt, rayc__op *op, double timeout, int in_task
     int cancelled = 0;
     if (timeout >= 0)
         deadline_of(timeout, &dl);
-    if (!op->done && timeout != 0)
+    if (!op->done && timeout != 0 && !op->polled)
         spin_until_done(rt, op);
     while (!op->done) {
         rayc__rtask *help = in_task ? rayc__raylet_take_for_helper(rt) : NULL;

@@ -382,6 +382,7 @@ static void task_dep_done(rayc__runtime *rt, gtask *t, gobj *o)
 
 static void obj_completed(rayc__runtime *rt, gobj *o)
 {
+    atomic_fetch_add_explicit(&rt->done_gen, 1, memory_order_release);
     gwait *w = o->waiters;
     o->waiters = NULL;
     o->refs++; /* keep o alive while its waiters run (they may drop references) */

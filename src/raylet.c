@@ -32,6 +32,8 @@ void rayc__rtask_free(rayc__rtask *t)
         return;
     for (uint32_t i = 0; i < t->nargs; i++)
         rayc__value_unref(t->args[i].val);
+    for (uint32_t i = 0; i < RAYC__DONEQ_RETS; i++)
+        rayc__value_unref(t->ret[i]);
     free(t->fetch_msg);
     free(t);
 }
@@ -216,6 +218,7 @@ static int has_runnable(rayc__raylet *ray)
 }
 
 static void *worker_main(void *arg);
+static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue);
 
 /* Wake an idle worker, or start one, when a queued task could run. Caller holds rt->mu. */
 void rayc__raylet_kick(rayc__runtime *rt)
@@ -230,8 +233,8 @@ void rayc__raylet_kick(rayc__runtime *rt)
      * given back): a worker between tasks, or woken and not yet running, takes the work. */
     int can_start = ray->nworkers < ray->max_workers && ray->nstarting == 0 &&
                     ray->nrunning >= ray->nworkers;
-    if (ray->draining || !ray->ready_head || ray->nspinning > 0 || (!can_wake && !can_start) ||
-        !has_runnable(ray))
+    if (ray->draining || !ray->ready_head || atomic_load(&ray->nspinning) > 0 ||
+        (!can_wake && !can_start) || !has_runnable(ray))
         return;
     if (can_wake) {
         ray->nwaking++;
@@ -361,15 +364,12 @@ int rayc__raylet_tick(rayc__runtime *rt, double now)
 
 /* An idle worker polls for new runnable tasks for a short while before it sleeps: a driver
  * submitting tasks one by one then costs no futex wake-up and context switch per task.
- * Called and returns with rt->mu held; 1 when something may have become runnable. */
-static int spin_for_work(rayc__runtime *rt)
+ * Called without rt->mu, counted in nspinning, with gen the ready counter when this worker
+ * last looked at the queue; returns with rt->mu held, 1 when something may have become
+ * runnable. */
+static int spin_unlocked(rayc__runtime *rt, unsigned gen)
 {
     rayc__raylet *ray = rt->raylet;
-    if (ray->stop || ray->draining)
-        return 0;
-    unsigned gen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire);
-    ray->nspinning++;
-    pthread_mutex_unlock(&rt->mu);
     double t0 = rayc__now();
     int seen = 0;
     for (int i = 0; !seen; i++) {
@@ -379,10 +379,22 @@ static int spin_for_work(rayc__runtime *rt)
         rayc__cpu_relax();
     }
     rayc__lock(rt);
-    ray->nspinning--;
+    atomic_fetch_sub(&ray->nspinning, 1);
     /* Work that came as we stopped spinning (kicks saw us spinning and left it to us): look
      * again rather than sleep on it. */
     return seen || has_runnable(ray);
+}
+
+/* The same, called with rt->mu held. */
+static int spin_for_work(rayc__runtime *rt)
+{
+    rayc__raylet *ray = rt->raylet;
+    if (ray->stop || ray->draining)
+        return 0;
+    unsigned gen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire);
+    atomic_fetch_add(&ray->nspinning, 1);
+    pthread_mutex_unlock(&rt->mu);
+    return spin_unlocked(rt, gen);
 }
 
 static void *worker_main(void *arg)
@@ -395,12 +407,15 @@ static void *worker_main(void *arg)
     ray->nstarting--;
     snprintf(role, sizeof role, "worker%d", me);
     rayc__log_set_role(role);
+    int spun = 0; /* just polled for work after queueing a completion */
     for (;;) {
         rayc__rtask *t = ray->stop ? NULL : take_runnable(ray);
         if (!t && ray->stop)
             break;
         if (!t) {
-            if (spin_for_work(rt) || ray->stop) /* stop may have come while it spun */
+            int again = spun ? 0 : spin_for_work(rt);
+            spun = 0;
+            if (again || ray->stop) /* stop may have come while it spun */
                 continue;
             ray->nidle++;
             pthread_cond_wait(&ray->cv, &rt->mu);
@@ -409,7 +424,11 @@ static void *worker_main(void *arg)
                 ray->nwaking--;
             continue;
         }
-        rayc__raylet_run(rt, t); /* drops and retakes rt->mu around the user function */
+        unsigned gen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire);
+        if (run_task(rt, t, 1)) { /* its completion was queued: rt->mu is not held */
+            spun = !spin_unlocked(rt, gen);
+            continue;
+        }
         if (ray->nworkers > ray->base_workers && !has_runnable(ray))
             break; /* an extra worker started while others blocked: retire when idle */
     }
@@ -420,9 +439,87 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Undo the start of task t (resources, running list) once it has ended. Caller holds rt->mu. */
+static void task_ended(rayc__raylet *ray, rayc__rtask *t, int charged)
+{
+    if (charged)
+        rayc__res_add(&ray->avail, &t->demand);
+    ray->nrunning--;
+    ray->ntasks_run++;
+    if (t->run_prev)
+        t->run_prev->run_next = t->run_next;
+    else
+        ray->running = t->run_next;
+    if (t->run_next)
+        t->run_next->run_prev = t->run_prev;
+}
+
+/* Rank 0's completion queue. A worker whose task ended well, with a few small returns, no
+ * GPUs and no refs left to release, pushes the task here without rt->mu, and when a client
+ * polls for results (rt->npolling) it leaves the rest to the next lock holder (rayc__lock):
+ * the polling client, whose caches hold the control service's records, enters it and sees
+ * its result at once, and the worker goes back to polling for work without taking the lock
+ * from under it. With no poller the worker takes rt->mu and enters the queue itself. The
+ * queue is a stack (push with compare-and-swap, drain by taking it all); every lock holder
+ * drains it before reading the raylet or the control service, so no one sees a state without
+ * a completion pushed before. */
+static int completion_queueable(rayc__runtime *rt, const struct rayc_task *ctx, int rc)
+{
+    const rayc__rtask *t = ctx->task;
+    if (rt->rank != 0 || rc != 0 || ctx->failed || t->fetch_error || ctx->ngpus ||
+        ctx->ncreated || t->num_returns > RAYC__DONEQ_RETS)
+        return 0;
+    for (uint32_t i = 0; i < t->num_returns; i++)
+        if (!ctx->rets[i] || ctx->rets[i]->h.nbytes > rt->inline_threshold)
+            return 0;
+    return 1;
+}
+
+static void completion_push(rayc__runtime *rt, rayc__rtask *t)
+{
+    rayc__rtask *head = atomic_load_explicit(&rt->doneq, memory_order_relaxed);
+    do
+        t->next = head;
+    while (!atomic_compare_exchange_weak(&rt->doneq, &head, t));
+}
+
+void rayc__raylet_drain_done(rayc__runtime *rt)
+{
+    rayc__raylet *ray = rt->raylet;
+    rayc__rtask *t = atomic_exchange(&rt->doneq, NULL), *fifo = NULL;
+    while (t) { /* oldest first */
+        rayc__rtask *next = t->next;
+        t->next = fifo;
+        fifo = t;
+        t = next;
+    }
+    for (t = fifo; t; t = fifo) {
+        fifo = t->next;
+        task_ended(ray, t, 1);
+        rayc__ret rets[RAYC__DONEQ_RETS];
+        for (uint32_t i = 0; i < t->num_returns; i++) {
+            rets[i].val = t->ret[i]; /* the reference goes to the control service */
+            rets[i].off = -1;
+            rets[i].hdr = t->ret[i]->h;
+            t->ret[i] = NULL;
+        }
+        rayc__gcs_done_local(rt, t->id, t->attempt, t->dur, t->num_returns, rets);
+        rayc__rtask_free(t);
+    }
+    if (ray->draining && ray->nrunning == 0)
+        rayc__progress_wake(rt);
+}
+
 /* Start a task: charge resources, run it, publish what it returned. Caller holds rt->mu; a
  * caller other than a worker's loop kicks afterwards for what the freed resources allow. */
 void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
+{
+    run_task(rt, t, 0);
+}
+
+/* rayc__raylet_run; with may_queue, a completion that can go through the completion queue
+ * while a client polls returns 1 without rt->mu held (the worker then spins for work). */
+static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue)
 {
     rayc__raylet *ray = rt->raylet;
     struct rayc_task ctx;
@@ -433,7 +530,8 @@ void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
         take_gpus(ray, &ctx, t->demand.q[RAYC__RES_GPU]);
     }
     ray->nrunning++;
-    if (ray->ready_head)
+    int more = ray->ready_head != NULL;
+    if (more)
         rayc__raylet_kick(rt); /* more could run: wake or start the next worker first */
     RAYC_LOG(RAYC__LOG_DEBUG, "start seq %llu", (unsigned long long)t->id.seq);
     double t0 = rayc__now();
@@ -449,26 +547,36 @@ void rayc__raylet_run(rayc__runtime *rt, rayc__rtask *t)
     int rc = t->fetch_error ? RAYC_EIO : rayc__task_call(&ctx);
     double dur = rayc__now() - t0;
 
-    rayc__lock(rt);
-    if (charged) {
-        rayc__res_add(&ray->avail, &t->demand);
-        give_gpus(ray, &ctx);
+    /* No kick after a task: a worker takes the next task itself and kicks only when more
+     * could run (kicking first would start a thread for the task this worker is about to
+     * take). */
+    /* A worker that had nothing queued behind this task leaves its completion to a polling
+     * client and polls for work; one with more queued takes the lock for it anyway. */
+    if (may_queue && !more && completion_queueable(rt, &ctx, rc)) {
+        t->dur = dur;
+        for (uint32_t i = 0; i < t->num_returns; i++) {
+            t->ret[i] = ctx.rets[i];
+            ctx.rets[i] = NULL;
+        }
+        rayc__task_ctx_destroy(&ctx);
+        completion_push(rt, t);
+        if (atomic_load(&rt->npolling) > 0) {
+            atomic_fetch_add(&ray->nspinning, 1); /* the caller polls for work next */
+            return 1;
+        }
+        rayc__lock(rt); /* enters the queue */
+        return 0;
     }
-    ray->nrunning--;
-    ray->ntasks_run++;
-    if (t->run_prev)
-        t->run_prev->run_next = t->run_next;
-    else
-        ray->running = t->run_next;
-    if (t->run_next)
-        t->run_next->run_prev = t->run_prev;
+    rayc__lock(rt);
+    task_ended(ray, t, charged);
+    if (charged)
+        give_gpus(ray, &ctx);
     rayc__task_finish(rt, &ctx, rc, dur);
     rayc__task_ctx_destroy(&ctx);
     rayc__rtask_free(t);
-    /* No kick here: a worker takes the next task itself and kicks only when more could run
-     * (kicking first would start a thread for the task this worker is about to take). */
     if (ray->draining && ray->nrunning == 0)
         rayc__progress_wake(rt);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -576,6 +684,10 @@ void rayc__raylet_destroy(rayc__runtime *rt)
     rayc__raylet *ray = rt->raylet;
     if (!ray)
         return;
+    for (rayc__rtask *t = atomic_exchange(&rt->doneq, NULL), *n; t; t = n) {
+        n = t->next; /* cannot happen: every lock holder drains the queue */
+        rayc__rtask_free(t);
+    }
     while (ray->ready_head) {
         rayc__rtask *t = ray->ready_head;
         ray->ready_head = t->next;

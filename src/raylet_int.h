@@ -19,7 +19,8 @@ struct rayc__raylet {
     pthread_cond_t cv;      /* idle workers wait here */
     pthread_cond_t exit_cv; /* a worker left */
     int nworkers, nidle, nwaking, nstarting, nrunning;
-    int nspinning;            /* idle workers polling ready_gen before they sleep */
+    atomic_int nspinning;     /* idle workers polling ready_gen before they sleep (changed
+                               * without rt->mu by a worker that queued its completion) */
     atomic_uint ready_gen;    /* bumped whenever a task becomes runnable */
     int base_workers, max_workers, next_worker_id;
     uint64_t ntasks_run;

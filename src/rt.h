@@ -71,6 +71,9 @@ typedef struct rayc__subitem {
     uint8_t strategy, soft;
 } rayc__subitem;
 
+/* A rank 0 task with at most this many returns may complete through the completion queue. */
+#define RAYC__DONEQ_RETS 4
+
 /* One argument of a task as a raylet sees it. */
 typedef struct rayc__rarg {
     struct rayc__rtask *owner; /* set while its value is being fetched */
@@ -98,6 +101,9 @@ typedef struct rayc__rtask {
     int started_reported;  /* RAYC__M_STARTED sent */
     struct rayc__rtask *run_prev, *run_next; /* the raylet's running list */
     rayc__rarg *args;
+    /* rank 0: a task that ended well, waiting in the completion queue (raylet.c) */
+    double dur;
+    rayc_value *ret[RAYC__DONEQ_RETS]; /* its returns (owned), num_returns of them */
 } rayc__rtask;
 
 /* Outcome of one object for a client: what rayc_get hands out. */
@@ -124,6 +130,7 @@ typedef struct rayc__op {
     int nready;
     int fetches_left;      /* GET: large values still being pulled */
     int bad_index;         /* the unknown ref when the request was refused */
+    int polled;            /* the caller already polled for the answer: block at once */
     void *gcs_req;         /* the control service's record (rank 0 only) */
     rayc__oid req_key;     /* remote ranks: the request id, as the key of client.c's index */
 } rayc__op;
@@ -166,6 +173,13 @@ typedef struct rayc__runtime {
     double subq_first;          /* when the oldest queued submission was made */
     double subq_last;           /* when the latest one was made */
     atomic_int subq_n;          /* subq_len, readable without subq_mu */
+    /* rank 0: bumped (under rt->mu) whenever an object of the control service completes, so
+     * that a get can poll for its objects without the lock (api_get.c) */
+    atomic_uint done_gen;
+    /* rank 0's completion queue (raylet.c): tasks that ended well, pushed by their workers
+     * without rt->mu while a client polls for results, entered by the next lock holder */
+    _Atomic(struct rayc__rtask *) doneq;
+    atomic_int npolling;        /* clients polling for results without rt->mu */
     /* identity and resources */
     rayc__platform plat;
     rayc__node *nodes;          /* size entries */
@@ -235,13 +249,34 @@ int rayc__submitq_push(rayc__runtime *rt, struct gtask *t, const rayc__resvec *d
 /* Enter every queued submission into the control service (caller holds rt->mu). */
 void rayc__submitq_flush(rayc__runtime *rt);
 
-/* Take the runtime lock; on rank 0 also enter queued submissions, so that whatever the holder
- * reads of the control service includes every submission made before. */
+/* ---- raylet.c: rank 0's completion queue ---- */
+/* Enter every queued completion (caller holds rt->mu). */
+void rayc__raylet_drain_done(rayc__runtime *rt);
+
+/* Take the runtime lock; on rank 0 also enter queued completions and submissions, so that
+ * whatever the holder reads of the raylet and the control service includes every task that
+ * ended and every submission made before. */
 static inline void rayc__lock(rayc__runtime *rt)
 {
     pthread_mutex_lock(&rt->mu);
+    if (atomic_load_explicit(&rt->doneq, memory_order_acquire))
+        rayc__raylet_drain_done(rt);
     if (atomic_load_explicit(&rt->subq_n, memory_order_acquire))
         rayc__submitq_flush(rt);
+}
+
+/* A client polls for results without rt->mu: workers then leave completions in the queue for
+ * it. poll_end is called holding rt->mu and enters what was queued meanwhile, so nothing is
+ * left for a thread that will not look (with the worker's push-then-check, seq_cst). */
+static inline void rayc__poll_begin(rayc__runtime *rt)
+{
+    atomic_fetch_add(&rt->npolling, 1);
+}
+static inline void rayc__poll_end(rayc__runtime *rt)
+{
+    atomic_fetch_sub(&rt->npolling, 1);
+    if (atomic_load(&rt->doneq))
+        rayc__raylet_drain_done(rt);
 }
 
 /* ---- gcs.c (rank 0; all under rt->mu) ---- */

@@ -471,6 +471,9 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
     pthread_mutexattr_destroy(&ma);
     rayc__submitq_init(rt);
     atomic_init(&rt->next_seq, 1);
+    atomic_init(&rt->done_gen, 0);
+    atomic_init(&rt->doneq, NULL);
+    atomic_init(&rt->npolling, 0);
     rt->t_init = rayc__now();
     int rc = init_mpi(rt, argc, argv);
     if (!rc)

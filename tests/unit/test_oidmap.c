@@ -363,70 +363,63 @@ static void test_backward_shift_wraparound(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
-/* More keys with one home than the slot's distance field can count (1023): the map grows until
- * the run splits, and every key stays findable. */
+enum { RUN_KEYS = 1100 }; /* more keys with one home than the distance field counts (1023) */
+
+/* Fill m with RUN_KEYS keys (rank r) whose hashes agree in their low bits (mask), checking
+ * every put and get; the keys go to keys. */
+static void put_one_run(rayc__oidmap *m, rayc__oid *keys, uint64_t mask, uint32_t r)
+{
+    int n = 0, bad = 0;
+    for (uint64_t c = 1; n < RUN_KEYS && c < 400000000; c++)
+        if ((rayc__oid_hash(oid(c, r, 1)) & mask) == 77)
+            keys[n++] = oid(c, r, 1);
+    CU_ASSERT_EQUAL_FATAL(n, RUN_KEYS);
+    npool = 0;
+    map_init(m);
+    for (int i = 0; i < n; i++)
+        bad += put(m, keys[i], (uintptr_t)i + 1) != 0;
+    CU_ASSERT_EQUAL(m->count, (size_t)RUN_KEYS);
+    for (int i = 0; i < n; i++)
+        bad += get(m, keys[i]) != (uintptr_t)i + 1;
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(broken_invariants(m), 0);
+}
+
+/* Delete every step-th key; the others stay findable; then free the map. */
+static void del_every(rayc__oidmap *m, const rayc__oid *keys, int step)
+{
+    int bad = 0;
+    for (int i = 0; i < RUN_KEYS; i += step)
+        bad += del(m, keys[i]) != (uintptr_t)i + 1;
+    for (int i = 0; i < RUN_KEYS; i++)
+        bad += get(m, keys[i]) != (i % step ? (uintptr_t)i + 1 : 0);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(broken_invariants(m), 0);
+    rayc__oidmap_free(m);
+}
+
+/* Hashes that agree in 12 bits: one home up to 4096 slots. The map grows until the run
+ * splits, keeping tagged slots. */
 static void test_run_longer_than_distance_field(void)
 {
-    enum { N = 1100 };
-    static rayc__oid keys[N];
-    npool = 0;
-    int n = 0;
-    /* keys whose hashes agree in their low 12 bits: one home up to 4096 slots */
-    for (uint64_t c = 1; n < N && c < 20000000; c++)
-        if ((rayc__oid_hash(oid(c, 2, 1)) & 4095) == 77)
-            keys[n++] = oid(c, 2, 1);
-    CU_ASSERT_EQUAL_FATAL(n, N);
+    static rayc__oid keys[RUN_KEYS];
     rayc__oidmap m;
-    map_init(&m);
-    int bad = 0;
-    for (int i = 0; i < n; i++)
-        bad += put(&m, keys[i], (uintptr_t)i + 1) != 0;
-    CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT_EQUAL(m.count, (size_t)N);
+    put_one_run(&m, keys, 4095, 2);
     CU_ASSERT(m.cap >= 8192); /* 2048 would hold 1100 at load 3/4, but not in one run */
-    CU_ASSERT_EQUAL(m.plain, 0); /* split by growing, tagged slots kept */
-    for (int i = 0; i < n; i++)
-        bad += get(&m, keys[i]) != (uintptr_t)i + 1;
-    CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
-    for (int i = 0; i < n; i += 2)
-        bad += del(&m, keys[i]) != (uintptr_t)i + 1;
-    for (int i = 0; i < n; i++)
-        bad += get(&m, keys[i]) != (i % 2 ? (uintptr_t)i + 1 : 0);
-    CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
-    rayc__oidmap_free(&m);
+    CU_ASSERT_EQUAL(m.plain, 0);
+    del_every(&m, keys, 2);
 }
 
 /* Hashes that agree in 16 bits keep one run up to 65536 slots: rather than grow to 16 times
- * its entries, the map switches to plain slots, and every key stays findable. */
+ * its entries, the map switches to plain slots. */
 static void test_run_in_sparse_table_goes_plain(void)
 {
-    enum { N = 1100 };
-    static rayc__oid keys[N];
-    npool = 0;
-    int n = 0;
-    for (uint64_t c = 1; n < N && c < 400000000; c++)
-        if ((rayc__oid_hash(oid(c, 3, 1)) & 65535) == 4242)
-            keys[n++] = oid(c, 3, 1);
-    CU_ASSERT_EQUAL_FATAL(n, N);
+    static rayc__oid keys[RUN_KEYS];
     rayc__oidmap m;
-    map_init(&m);
-    int bad = 0;
-    for (int i = 0; i < n; i++)
-        bad += put(&m, keys[i], (uintptr_t)i + 1) != 0;
-    CU_ASSERT_EQUAL(bad, 0);
+    put_one_run(&m, keys, 65535, 3);
     CU_ASSERT_EQUAL(m.plain, 1);
-    CU_ASSERT(m.cap <= 32 * (size_t)N); /* bounded growth */
-    for (int i = 0; i < n; i++)
-        bad += get(&m, keys[i]) != (uintptr_t)i + 1;
-    for (int i = 0; i < n; i += 3)
-        bad += del(&m, keys[i]) != (uintptr_t)i + 1;
-    for (int i = 0; i < n; i++)
-        bad += get(&m, keys[i]) != (i % 3 ? (uintptr_t)i + 1 : 0);
-    CU_ASSERT_EQUAL(bad, 0);
-    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
-    rayc__oidmap_free(&m);
+    CU_ASSERT(m.cap <= 32 * (size_t)RUN_KEYS); /* bounded growth */
+    del_every(&m, keys, 3);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -162,6 +162,7 @@ struct rayc__gcs {
     pfail *pfail;
     int pfail_running;
     int sched_dirty;
+    int sched_hold;   /* placement passes deferred (a worker ends a batch of tasks) */
     int acks;             /* drained ranks */
     int stopped;          /* a stop signal cancelled the queue; new tasks are refused */
     /* summary counters */
@@ -201,8 +202,6 @@ void rayc__pending_cancel_push(rayc__gcs *g, gtask *t, char *msg);
 void rayc__pending_fail_run(rayc__runtime *rt);
 void rayc__class_push(rayc__gcs *g, gtask *t, int front);
 gtask *rayc__class_pop(rayc__gcs *g, gclass *c);
-/* gcs_sched.c */
-void rayc__gcs_schedule(rayc__runtime *rt);
 /* gcs_req.c */
 void rayc__req_obj_done(rayc__runtime *rt, greq *r, uint32_t slot, gobj *o);
 void rayc__gcs_remote_get(rayc__runtime *rt, int src, rayc__rbuf *rec);

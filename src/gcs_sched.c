@@ -180,7 +180,7 @@ static int schedule_class(rayc__runtime *rt, gclass *c)
 void rayc__gcs_schedule(rayc__runtime *rt)
 {
     rayc__gcs *g = rt->gcs;
-    if (!g->sched_dirty || g->pfail_running)
+    if (!g->sched_dirty || g->pfail_running || g->sched_hold)
         return;
     g->sched_dirty = 0;
     if (atomic_load(&rt->state) != RAYC__ST_RUNNING)
@@ -189,4 +189,9 @@ void rayc__gcs_schedule(rayc__runtime *rt)
         if (c->head)
             schedule_class(rt, c);
     rayc__pending_fail_run(rt);
+}
+
+void rayc__gcs_hold_schedule(rayc__gcs *g, int hold)
+{
+    g->sched_hold += hold ? 1 : -1;
 }

@@ -218,6 +218,7 @@ static int has_runnable(rayc__raylet *ray)
 }
 
 static void *worker_main(void *arg);
+static void batch_hand_back(rayc__runtime *rt);
 static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue);
 
 /* Wake an idle worker, or start one, when a queued task could run. Caller holds rt->mu. */
@@ -262,6 +263,8 @@ void rayc__raylet_block(rayc__runtime *rt, int blocked)
     struct rayc_task *ctx = rayc__cur_task;
     if (!ctx)
         return;
+    if (blocked)
+        batch_hand_back(rt);
     rayc__resvec d;
     memset(&d, 0, sizeof d);
     d.q[RAYC__RES_CPU] = ctx->task->demand.q[RAYC__RES_CPU];
@@ -397,6 +400,166 @@ static int spin_for_work(rayc__runtime *rt)
     return spin_unlocked(rt, gen);
 }
 
+/* ---------------------------------------------------------------- batches */
+
+/* A worker that finds several queued tasks of one short function runs them back to back
+ * from one lock hold: it takes them together, runs them without rt->mu, and ends them all
+ * under one lock hold (one placement pass for what they freed). A task of a few
+ * microseconds otherwise costs more in lock hand-overs and clock reads than in running.
+ * The batch holds one task's resources (it is one worker's sequential work), takes at most
+ * a fair share of the queue (the other workers' part is left), and only functions whose runs
+ * here averaged under BATCH_SHORT are batched, so long tasks still go one per free worker.
+ * A batched task that blocks in get/wait hands the batch's tasks not yet started back to the
+ * head of the queue (rayc__raylet_block), so nothing waits behind a blocked task. */
+#define BATCH_MAX 16
+#define BATCH_SHORT 20e-6 /* seconds */
+#define BATCH_LEARN 4     /* runs measured before a function may be batched */
+
+typedef struct wbatch {
+    rayc__rtask **task;
+    int n;    /* tasks in the batch (lowered when unstarted ones are handed back) */
+    int next; /* the first not started */
+} wbatch;
+
+static _Thread_local wbatch *cur_batch; /* the batch this worker is running, or NULL */
+
+/* Record one run of fn that took dur seconds (caller holds rt->mu). */
+static void note_run(rayc__raylet *ray, uint32_t fn, double dur)
+{
+    if (fn >= (uint32_t)ray->nfn)
+        return;
+    struct rayc__fnrun *f = &ray->fnrun[fn];
+    f->avg = f->n ? f->avg + (dur - f->avg) / 8 : dur;
+    if (f->n < UINT32_MAX)
+        f->n++;
+}
+
+static int batchable(const rayc__raylet *ray, const rayc__rtask *t)
+{
+    if (t->fetch_error || t->demand.q[RAYC__RES_GPU] > 1e-9 || t->fn >= (uint32_t)ray->nfn)
+        return 0;
+    const struct rayc__fnrun *f = &ray->fnrun[t->fn];
+    return f->n >= BATCH_LEARN && f->avg < BATCH_SHORT;
+}
+
+/* first (just taken) and the tasks queued right behind it that can share its run: the same
+ * function and demand, up to a fair share of the queue. Returns how many are in out. */
+static int take_batch(rayc__raylet *ray, rayc__rtask *first, rayc__rtask **out)
+{
+    out[0] = first;
+    if (ray->stop || ray->draining || !batchable(ray, first))
+        return 1;
+    uint32_t share = ray->nready / (uint32_t)(ray->nworkers > 0 ? ray->nworkers : 1);
+    int max = share + 1 < BATCH_MAX ? (int)share + 1 : BATCH_MAX, n = 1;
+    while (n < max && ray->ready_head) {
+        rayc__rtask *t = ray->ready_head;
+        if (t->fn != first->fn || t->fetch_error ||
+            memcmp(&t->demand, &first->demand, sizeof t->demand) != 0)
+            break;
+        ray->ready_head = t->next;
+        if (!ray->ready_head)
+            ray->ready_tail = NULL;
+        ray->nready--;
+        t->next = NULL;
+        out[n++] = t;
+    }
+    return n;
+}
+
+static void running_add(rayc__raylet *ray, rayc__rtask *t, double now)
+{
+    t->started_at = now;
+    t->run_prev = NULL;
+    t->run_next = ray->running;
+    if (ray->running)
+        ray->running->run_prev = t;
+    ray->running = t;
+}
+
+static void running_del(rayc__raylet *ray, rayc__rtask *t)
+{
+    if (t->run_prev)
+        t->run_prev->run_next = t->run_next;
+    else
+        ray->running = t->run_next;
+    if (t->run_next)
+        t->run_next->run_prev = t->run_prev;
+    t->run_prev = t->run_next = NULL;
+}
+
+/* A batched task blocks: its batch's unstarted tasks go back to the head of the queue, in
+ * order, for any worker. Caller holds rt->mu. */
+static void batch_hand_back(rayc__runtime *rt)
+{
+    rayc__raylet *ray = rt->raylet;
+    wbatch *b = cur_batch;
+    if (!b || b->next >= b->n)
+        return;
+    for (int i = b->n - 1; i >= b->next; i--) {
+        rayc__rtask *t = b->task[i];
+        running_del(ray, t);
+        t->next = ray->ready_head;
+        ray->ready_head = t;
+        if (!ray->ready_tail)
+            ray->ready_tail = t;
+        ray->nready++;
+    }
+    b->n = b->next;
+    atomic_fetch_add_explicit(&ray->ready_gen, 1, memory_order_release);
+}
+
+/* Run the batch task[0..n) (caller holds rt->mu; held again on return). */
+static void run_batch(rayc__runtime *rt, rayc__rtask **task, int n)
+{
+    rayc__raylet *ray = rt->raylet;
+    struct rayc_task ctx[BATCH_MAX];
+    int rc[BATCH_MAX];
+    double dur[BATCH_MAX];
+    rayc__resvec demand = task[0]->demand; /* every task of the batch has this demand */
+    rayc__res_sub(&ray->avail, &demand);
+    ray->nrunning++;
+    if (ray->ready_head)
+        rayc__raylet_kick(rt); /* more could run: wake or start the next worker */
+    double t = rayc__now();
+    ray->last_start = t;
+    for (int i = n - 1; i >= 0; i--)
+        running_add(ray, task[i], t);
+    wbatch b = {task, n, 0};
+    cur_batch = &b;
+    pthread_mutex_unlock(&rt->mu);
+
+    for (int i = 0; i < b.n; i++) { /* b.n drops if a task hands the rest back */
+        b.next = i + 1;
+        rayc__task_ctx_init(&ctx[i], rt, task[i]);
+        rc[i] = rayc__task_call(&ctx[i]);
+        double t1 = rayc__now();
+        dur[i] = t1 - t;
+        t = t1;
+    }
+    cur_batch = NULL;
+
+    rayc__lock(rt);
+    rayc__res_add(&ray->avail, &demand);
+    ray->nrunning--;
+    rayc__gcs *g = rt->gcs;
+    if (g)
+        rayc__gcs_hold_schedule(g, 1); /* one placement pass for the whole batch */
+    for (int i = 0; i < b.n; i++) {
+        running_del(ray, task[i]);
+        ray->ntasks_run++;
+        note_run(ray, task[i]->fn, dur[i]);
+        rayc__task_finish(rt, &ctx[i], rc[i], dur[i]);
+        rayc__task_ctx_destroy(&ctx[i]);
+        rayc__rtask_free(task[i]);
+    }
+    if (g) {
+        rayc__gcs_hold_schedule(g, 0);
+        rayc__gcs_schedule(rt);
+    }
+    if (ray->draining && ray->nrunning == 0)
+        rayc__progress_wake(rt);
+}
+
 static void *worker_main(void *arg)
 {
     rayc__runtime *rt = arg;
@@ -424,6 +587,12 @@ static void *worker_main(void *arg)
                 ray->nwaking--;
             continue;
         }
+        rayc__rtask *batch[BATCH_MAX];
+        int nbatch = take_batch(ray, t, batch);
+        if (nbatch > 1) {
+            run_batch(rt, batch, nbatch);
+            continue;
+        }
         unsigned gen = atomic_load_explicit(&ray->ready_gen, memory_order_acquire);
         if (run_task(rt, t, 1)) { /* its completion was queued: rt->mu is not held */
             spun = !spin_unlocked(rt, gen);
@@ -446,12 +615,7 @@ static void task_ended(rayc__raylet *ray, rayc__rtask *t, int charged)
         rayc__res_add(&ray->avail, &t->demand);
     ray->nrunning--;
     ray->ntasks_run++;
-    if (t->run_prev)
-        t->run_prev->run_next = t->run_next;
-    else
-        ray->running = t->run_next;
-    if (t->run_next)
-        t->run_next->run_prev = t->run_prev;
+    running_del(ray, t);
 }
 
 /* Rank 0's completion queue. A worker whose task ended well, with a few small returns, no
@@ -496,6 +660,7 @@ void rayc__raylet_drain_done(rayc__runtime *rt)
     for (t = fifo; t; t = fifo) {
         fifo = t->next;
         task_ended(ray, t, 1);
+        note_run(ray, t->fn, t->dur);
         rayc__ret rets[RAYC__DONEQ_RETS];
         for (uint32_t i = 0; i < t->num_returns; i++) {
             rets[i].val = t->ret[i]; /* the reference goes to the control service */
@@ -535,13 +700,8 @@ static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue)
         rayc__raylet_kick(rt); /* more could run: wake or start the next worker first */
     RAYC_LOG(RAYC__LOG_DEBUG, "start seq %llu", (unsigned long long)t->id.seq);
     double t0 = rayc__now();
-    t->started_at = t0; /* reported as RUNNING by rayc__raylet_tick if it lasts */
     ray->last_start = t0;
-    t->run_prev = NULL;
-    t->run_next = ray->running;
-    if (ray->running)
-        ray->running->run_prev = t;
-    ray->running = t;
+    running_add(ray, t, t0); /* reported as RUNNING by rayc__raylet_tick if it lasts */
     pthread_mutex_unlock(&rt->mu);
 
     int rc = t->fetch_error ? RAYC_EIO : rayc__task_call(&ctx);
@@ -569,6 +729,7 @@ static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue)
     }
     rayc__lock(rt);
     task_ended(ray, t, charged);
+    note_run(ray, t->fn, dur);
     if (charged)
         give_gpus(ray, &ctx);
     rayc__task_finish(rt, &ctx, rc, dur);
@@ -626,6 +787,13 @@ int rayc__raylet_create(rayc__runtime *rt, int nworkers)
         ray->gpu_ids[i] = rt->plat.ngpus >= ray->ngpus ? rt->plat.gpu_ids[i] : i;
     ray->max_workers = rt->max_workers;
     ray->base_workers = nworkers;
+    ray->nfn = rayc__registry_count() + 1;
+    if (!(ray->fnrun = calloc((size_t)ray->nfn, sizeof *ray->fnrun))) {
+        pthread_cond_destroy(&ray->cv);
+        pthread_cond_destroy(&ray->exit_cv);
+        free(ray);
+        return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
+    }
     rt->raylet = ray;
     rayc__lock(rt);
     for (int i = 0; i < nworkers; i++) {
@@ -695,6 +863,7 @@ void rayc__raylet_destroy(rayc__runtime *rt)
     }
     pthread_cond_destroy(&ray->cv);
     pthread_cond_destroy(&ray->exit_cv);
+    free(ray->fnrun);
     free(ray);
     rt->raylet = NULL;
 }

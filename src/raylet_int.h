@@ -26,6 +26,11 @@ struct rayc__raylet {
     uint64_t ntasks_run;
     int draining, stop, final, acked;
     int halted;               /* the job stops: hand back tasks instead of queueing them */
+    struct rayc__fnrun {      /* per function (registry index): measured run time here */
+        double avg;           /* moving average, seconds */
+        uint32_t n;           /* runs measured (saturates) */
+    } *fnrun;
+    int nfn;
 };
 
 /* The context a task function sees (public type rayc_task). */

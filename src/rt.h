@@ -284,6 +284,10 @@ int rayc__gcs_create(rayc__runtime *rt);
 void rayc__gcs_destroy(rayc__runtime *rt);
 /* Handle one record addressed to the control service from rank src. */
 void rayc__gcs_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec);
+/* Defer (hold 1) or allow again (hold 0) placement passes; a caller that releases the hold
+ * runs rayc__gcs_schedule itself. Holds nest. */
+void rayc__gcs_hold_schedule(rayc__gcs *g, int hold);
+void rayc__gcs_schedule(rayc__runtime *rt);
 /* Local (rank 0) entry points used by client.c and raylet.c (submission: gcs_int.h). */
 int rayc__gcs_put_local(rayc__runtime *rt, rayc__oid id, rayc_value *val, int loc,
                         int64_t off, const rayc__vhdr *hdr);

@@ -1,8 +1,11 @@
 /* t_fastpath.c: the driver's short round trips (submit, get, release of tasks that end within
  * microseconds): values and failures seen by a get that polls, gets that outlast the poll,
  * timeouts shorter and longer than the poll, several driver threads at once, and tasks whose
- * completion cannot take the short path (many returns, refs made inside the task). */
+ * completion cannot take the short path (many returns, refs made inside the task); bursts of
+ * tasks that workers run in batches (values, failures inside a batch, states, and a batched
+ * task that blocks on a task queued behind it in its own batch). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -54,6 +57,92 @@ static int put_and_keep(rayc_task *t)
     return rayc_return_i64(t, 0, rayc_arg_i64(t, 0) + 1);
 }
 RAYC_REMOTE(put_and_keep);
+
+/* quick(x): x back, at once; fails when x % 7 == 3. quick(-1) is the gate: it waits until
+ * the driver publishes g_gate_ref, gets it from inside the task, and returns its value + 1000. */
+static rayc_ref g_gate_ref;
+static atomic_int g_gate_set;
+
+static int quick(rayc_task *t)
+{
+    int64_t x = rayc_arg_i64(t, 0);
+    if (x == -1) {
+        double t0 = mt_now();
+        while (!atomic_load(&g_gate_set) && mt_now() - t0 < 10.0)
+            usleep(100);
+        int64_t v = 0;
+        int rc = rayc_get_i64(&g_gate_ref, 1, &v, 5.0);
+        return rc ? rayc_task_fail(t, "gate get: %s", rayc_last_error())
+                  : rayc_return_i64(t, 0, v + 1000);
+    }
+    if (x % 7 == 3)
+        return rayc_task_fail(t, "quick refuses %lld", (long long)x);
+    return rayc_return_i64(t, 0, x);
+}
+RAYC_REMOTE(quick, .arg_dtypes = "i64");
+
+/* quick(x) pinned to rank 0 (where the gate's global lives). */
+static int submit_quick(rayc_ref *r, int64_t x)
+{
+    rayc_opts o = RAYC_OPTS_INHERIT;
+    o.strategy = RAYC_SCHED_NODE_AFFINITY;
+    o.affinity_rank = 0;
+    o.affinity_soft = 0;
+    return rayc_submit_ex(r, 1, quick, RAYC_ARGS(rayc_i64(x)), &o);
+}
+
+/* Bursts of a microsecond function: after a few runs workers take them in batches. Each
+ * value, each failure (every 7th task) and each final state must be the task's own. */
+static void test_batches(void)
+{
+    enum { N = 600 };
+    static rayc_ref r[N];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++)
+            MT_OK(submit_quick(&r[i], i));
+        int bad = 0;
+        for (int i = 0; i < N; i++) {
+            int64_t v = -5;
+            int rc = rayc_get_i64(&r[i], 1, &v, 30.0);
+            if (i % 7 == 3) {
+                char want[40];
+                snprintf(want, sizeof want, "quick refuses %d", i);
+                bad += rc != RAYC_ETASK || !strstr(rayc_last_error(), want);
+            } else {
+                bad += rc != 0 || v != i;
+            }
+            rayc_task_state st;
+            bad += rayc_task_state_of(r[i], &st) != 0 ||
+                   st != (i % 7 == 3 ? RAYC_TASK_FAILED : RAYC_TASK_FINISHED);
+        }
+        MT_CHECK(bad == 0);
+        MT_OK(rayc_release(r, N));
+    }
+}
+
+/* The gate is batched with the tasks submitted right after it, and blocks on one of them:
+ * the batch's unstarted tasks must go back to the queue for another worker (kept in the
+ * batch, the gate's get would time out). */
+static void test_batch_blocks(void)
+{
+    enum { N = 32 };
+    rayc_ref r[N];
+    for (int round = 0; round < 5; round++) {
+        atomic_store(&g_gate_set, 0);
+        MT_OK(submit_quick(&r[0], -1));
+        for (int i = 1; i < N; i++)
+            MT_OK(submit_quick(&r[i], 7 * i)); /* 7i % 7 == 0: none fails */
+        g_gate_ref = r[6];
+        atomic_store(&g_gate_set, 1);
+        int64_t v[N];
+        int rc = rayc_get_i64(r, N, v, 30.0);
+        MT_CHECK(rc == 0);
+        if (rc)
+            fprintf(stderr, "round %d: %s\n", round, rayc_last_error());
+        MT_CHECK(rc || v[0] == 1000 + 7 * 6);
+        MT_OK(rayc_release(r, N));
+    }
+}
 
 /* n round trips of add(i, k); the number of wrong answers or failed calls. */
 static int sync_loop(int n, int64_t k)
@@ -186,5 +275,7 @@ int main(int argc, char **argv)
     test_failures();
     test_long_completions();
     test_threads();
+    test_batches();
+    test_batch_blocks();
     return mt_finish();
 }

@@ -23,6 +23,8 @@
 #include "log.h"
 #include "status_int.h"
 
+#define RETURN_BURST_SECONDS 10e-3 /* hand-backs closer than this are one burst */
+
 /* ---------------------------------------------------------------- objects and waiters */
 
 gobj *rayc__gobj_find(rayc__gcs *g, rayc__oid id)
@@ -836,9 +838,13 @@ static void handle_returned(rayc__runtime *rt, int src, rayc__rbuf *r)
                                "started");
         return;
     }
-    fnstat *fs = &g->fnstats[t->fn]; /* it queued too long: prefetch less of this function */
-    fs->depth_cap = (double)(int)(fs->depth_cap / 4);
-    fs->returned_at = rayc__now();
+    /* It queued too long: prefetch less of this function. A raylet hands back all it holds
+     * at once; that is one lesson, not one per task. */
+    fnstat *fs = &g->fnstats[t->fn];
+    double now = rayc__now();
+    if (now - fs->returned_at > RETURN_BURST_SECONDS)
+        fs->depth_cap = (double)(int)(fs->depth_cap / 4);
+    fs->returned_at = now;
     rayc__class_push(g, t, 1);
     g->sched_dirty = 1;
 }

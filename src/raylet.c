@@ -11,6 +11,7 @@
  * Every task taken in ends in exactly one DONE or RETURNED record, until shutdown drains. */
 #include "config.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,6 +325,24 @@ void rayc__raylet_halt(rayc__runtime *rt)
 
 #define STARTED_AFTER 1e-3 /* tasks that run longer are reported RUNNING */
 
+#define SHORT_RUN 50e-6 /* a function whose runs here average below this is short */
+
+static int fn_short(const rayc__raylet *ray, uint32_t fn)
+{
+    return fn < (uint32_t)ray->nfn && ray->fnrun[fn].n >= 4 && ray->fnrun[fn].avg < SHORT_RUN;
+}
+
+/* 1 when tasks run and every one is of a short function. */
+static int all_running_short(const rayc__raylet *ray)
+{
+    if (!ray->running)
+        return 0;
+    for (const rayc__rtask *t = ray->running; t; t = t->run_next)
+        if (!fn_short(ray, t->fn))
+            return 0;
+    return 1;
+}
+
 int rayc__raylet_tick(rayc__runtime *rt, double now)
 {
     rayc__raylet *ray = rt->raylet;
@@ -339,8 +358,10 @@ int rayc__raylet_tick(rayc__runtime *rt, double now)
         }
     /* Hand back queued tasks only when this raylet is stalled (no task started for the
      * spillback time: its workers are held by long tasks), not while it works through a
-     * deep queue of short ones. */
-    if (ray->draining || now - ray->last_start < SPILLBACK_AFTER)
+     * deep queue of short ones, nor when what runs is known to be short (then its workers
+     * were not given a CPU for a while: an oversubscribed node or a preempted VM, and the
+     * queue moves again as soon as they are). */
+    if (ray->draining || now - ray->last_start < SPILLBACK_AFTER || all_running_short(ray))
         return n;
     rayc__rtask **pp = &ray->ready_head, *prev = NULL;
     while (*pp) {
@@ -414,6 +435,7 @@ static int spin_for_work(rayc__runtime *rt)
 #define BATCH_MAX 16
 #define BATCH_SHORT 20e-6 /* seconds */
 #define BATCH_LEARN 4     /* runs measured before a function may be batched */
+static_assert(BATCH_SHORT <= SHORT_RUN, "a batch holds only functions short for spillback");
 
 typedef struct wbatch {
     rayc__rtask **task;

@@ -293,8 +293,10 @@ static int submit_queued(rayc__runtime *rt, rayc_ref *out, int nout, const rayc_
         rayc__gtask_free(rt->gcs, t);
         return rayc__fail(RAYC_ENOMEM, "%s(%s): out of memory", api, e->name);
     }
-    if (now) {
+    if (now == 2) {
         rayc__lock(rt); /* enters the queue */
+        pthread_mutex_unlock(&rt->mu);
+    } else if (now == 1 && rayc__trylock(rt)) { /* else the holder enters it (submitq.c) */
         pthread_mutex_unlock(&rt->mu);
     }
     for (int i = 0; i < nout; i++) {

@@ -594,6 +594,10 @@ static void *worker_main(void *arg)
     rayc__log_set_role(role);
     int spun = 0; /* just polled for work after queueing a completion */
     for (;;) {
+        /* Submissions queued while this worker held the lock (their submitter only tried
+         * it, submitq.c): enter them before looking for work. */
+        if (atomic_load_explicit(&rt->subq_n, memory_order_acquire))
+            rayc__submitq_flush(rt);
         rayc__rtask *t = ray->stop ? NULL : take_runnable(ray);
         if (!t && ray->stop)
             break;

@@ -241,9 +241,10 @@ void rayc__msg_end(rayc__runtime *rt, int dest, size_t start);
 /* ---- submitq.c (rank 0) ---- */
 void rayc__submitq_init(rayc__runtime *rt);
 void rayc__submitq_destroy(rayc__runtime *rt);
-/* Queue task t (built outside rt->mu; ownership passes). Returns 1 when the caller should
- * enter the queue now (rayc__lock + unlock), 0 when a later lock holder will, -1 when out of
- * memory (t is still the caller's). */
+/* Queue task t (built outside rt->mu; ownership passes). Returns 2 when the caller must
+ * enter the queue now (rayc__lock + unlock), 1 when it should if the lock is free
+ * (rayc__trylock), 0 when a later lock holder will, -1 when out of memory (t is still the
+ * caller's). */
 int rayc__submitq_push(rayc__runtime *rt, struct gtask *t, const rayc__resvec *demand,
                        int strategy, int32_t affinity, int soft);
 /* Enter every queued submission into the control service (caller holds rt->mu). */
@@ -263,6 +264,18 @@ static inline void rayc__lock(rayc__runtime *rt)
         rayc__raylet_drain_done(rt);
     if (atomic_load_explicit(&rt->subq_n, memory_order_acquire))
         rayc__submitq_flush(rt);
+}
+
+/* rayc__lock if rt->mu is free now; 0 (nothing taken) when another thread holds it. */
+static inline int rayc__trylock(rayc__runtime *rt)
+{
+    if (pthread_mutex_trylock(&rt->mu) != 0)
+        return 0;
+    if (atomic_load_explicit(&rt->doneq, memory_order_acquire))
+        rayc__raylet_drain_done(rt);
+    if (atomic_load_explicit(&rt->subq_n, memory_order_acquire))
+        rayc__submitq_flush(rt);
+    return 1;
 }
 
 /* A client polls for results without rt->mu: workers then leave completions in the queue for

@@ -11,7 +11,11 @@
  * its oldest task has waited RAYC__SUBMITQ_MAX_AGE, or when the submission is alone (no other
  * just before it) and the progress thread sleeps; otherwise the progress thread (awake, or
  * within its sleep of at most 1 ms) or the submitter's next call takes it. So the tail of a
- * burst followed by no rayc call at all may start up to about 1 ms late. */
+ * burst followed by no rayc call at all may start up to about 1 ms late.
+ * The submitter only tries the lock (rayc__trylock): when a worker holds it, the worker enters
+ * the queue before it looks for its next task (raylet.c), and the submitter goes on submitting
+ * instead of sleeping on the lock. It waits for the lock only when RAYC__SUBMITQ_MUST tasks
+ * are queued. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -22,6 +26,7 @@
 #include "status_int.h"
 
 #define RAYC__SUBMITQ_BATCH 32
+#define RAYC__SUBMITQ_MUST 512 /* the submitter waits for the lock to enter this many */
 #define RAYC__SUBMITQ_MAX_AGE 20e-6 /* seconds */
 
 void rayc__submitq_init(rayc__runtime *rt)
@@ -77,6 +82,8 @@ int rayc__submitq_push(rayc__runtime *rt, struct gtask *t, const rayc__resvec *d
     pthread_mutex_unlock(&rt->subq_mu);
     /* progress_sleeping is read without the lock: a stale 0 only delays the batch until a
      * thread takes rt->mu (the progress thread within its sleep, at most 1 ms). */
+    if (n >= RAYC__SUBMITQ_MUST)
+        return 2;
     return n >= RAYC__SUBMITQ_BATCH || age >= RAYC__SUBMITQ_MAX_AGE ||
            (alone && __atomic_load_n(&rt->progress_sleeping, __ATOMIC_RELAXED));
 }

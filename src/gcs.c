@@ -732,6 +732,11 @@ static void fn_record_duration(rayc__gcs *g, uint32_t fn, double dur)
 {
     fnstat *s = &g->fnstats[fn];
     s->avg = s->n ? 0.8 * s->avg + 0.2 * dur : dur;
+    /* typical: each sample counts at most twice the current figure, so a run stretched by a
+     * preempted or descheduled worker moves it by at most 20% (a real change in the
+     * function's cost still shows within a few dozen runs) */
+    double capped = s->n && dur > 2 * s->typical ? 2 * s->typical : dur;
+    s->typical = s->n ? 0.8 * s->typical + 0.2 * capped : dur;
     s->n++;
 }
 

@@ -103,6 +103,7 @@ typedef struct gtask {
 
 typedef struct fnstat {
     double avg;        /* EWMA of run time, seconds */
+    double typical;    /* the same with outliers capped (the home rule, gcs_sched.c) */
     uint64_t n;
     double depth_cap;  /* prefetch depth allowed; quartered when a raylet hands a task back */
     double returned_at; /* last hand-back (the cap recovers slowly after it) */

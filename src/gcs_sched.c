@@ -38,6 +38,23 @@ static void class_slack(rayc__gcs *g, const gclass *c, rayc__resvec *slack)
     slack->q[RAYC__RES_CPU] = (double)(int)depth * cpu;
 }
 
+/* Tasks of a function whose runs typically take under TINY_FN_SECONDS stay on their
+ * submitter's rank while it has room (prefetch included): its queue then holds under a
+ * millisecond of them (class_slack), and sending one costs about as much as running a few.
+ * Under TRIVIAL_FN_SECONDS they wait for room there rather than go to another rank: placing,
+ * sending and completing a task remotely costs rank 0 more than running it. */
+#define TINY_FN_SECONDS 20e-6
+#define TRIVIAL_FN_SECONDS 2e-6
+
+/* The home rule for class c (place_req.home: 0, 1 or 2). */
+static int home_rule(rayc__gcs *g, const gclass *c)
+{
+    const fnstat *s = &g->fnstats[c->fn];
+    if (c->strategy != RAYC__SCHED_DEFAULT || s->n < 4 || s->typical >= TINY_FN_SECONDS)
+        return 0;
+    return s->typical < TRIVIAL_FN_SECONDS ? 2 : 1;
+}
+
 /* Bytes of t's not-inline ref arguments per holding rank; NULL when there are none. */
 static const uint64_t *locality(rayc__gcs *g, const gtask *t, int *touched, int *ntouched)
 {
@@ -160,6 +177,8 @@ static int schedule_class(rayc__runtime *rt, gclass *c)
         gtask *t = c->head;
         class_slack(g, c, &req.slack);
         req.arg_bytes = locality(g, t, touched, &ntouched);
+        req.home = req.arg_bytes ? 0 : home_rule(g, c);
+        req.home_rank = (int)t->id.rank;
         int rank = -1;
         int rc = rayc__place(&g->view, &req, &rank);
         for (int i = 0; i < ntouched; i++)

@@ -8,8 +8,11 @@
  * or its total cannot hold the demand), NONE (could, but not now), SLACK (fits only through the
  * prefetch allowance) or AVAIL (fits in what is free). The classes are ordered so that "more
  * is better": a strategy takes the best class present, then its own order within the class.
- *  - DEFAULT keeps a running best under (class, arg_bytes, load); a later rank replaces it only
- *    when strictly better, so the lowest rank wins every remaining tie.
+ *  - DEFAULT takes the home rank first when the request names one and it has room (the
+ *    control service names the submitter's rank for tasks of a few microseconds, which cost
+ *    more to send than to queue); else it keeps a running best under (class, arg_bytes, load);
+ *    a later rank replaces it only when strictly better, so the lowest rank wins every
+ *    remaining tie.
  *  - SPREAD scans cyclically from spread_next and takes the first AVAIL rank, else the first
  *    SLACK rank, so the avail-before-slack preference holds for it too.
  *  - AFFINITY takes its rank when that rank is SLACK or AVAIL; otherwise hard gives WAIT (or
@@ -119,6 +122,15 @@ static int place_default(const rayc__cluster_view *view, const rayc__place_req *
                          int *rank_out)
 {
     int best = -1, best_room = ROOM_NONE, feasible = 0;
+    if (req->home && req->home_rank >= 0 && req->home_rank < view->nranks) {
+        int room = rank_room(&view->ranks[req->home_rank], req);
+        if (room >= ROOM_SLACK) {
+            *rank_out = req->home_rank;
+            return RAYC__PLACE_OK;
+        }
+        if (req->home == 2 && room == ROOM_NONE)
+            return RAYC__PLACE_WAIT;
+    }
     for (int r = 0; r < view->nranks; r++) {
         int room = rank_room(&view->ranks[r], req);
         if (room != ROOM_NEVER)

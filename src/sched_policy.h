@@ -51,6 +51,10 @@ typedef struct rayc__place_req {
                                   already held by each rank (locality) */
     rayc__resvec slack;    /* prefetch allowance: a rank may take the task when
                               avail + slack fits demand (late binding window); zero for none */
+    int home;              /* DEFAULT: 1 to keep the task on home_rank whenever that rank has
+                              room (avail or slack), before any other rule; 2 to place it
+                              nowhere else while home_rank could ever take it (WAIT instead) */
+    int home_rank;
 } rayc__place_req;
 
 enum rayc__place_result {
@@ -68,8 +72,10 @@ enum rayc__place_result {
  *  - AFFINITY: the affinity rank if it has room; else hard -> WAIT, soft -> as DEFAULT.
  *  - SPREAD: the first rank with room at or after spread_next (cyclic); advances spread_next
  *    past the chosen rank.
- *  - DEFAULT: among ranks with room, the most arg_bytes; ties broken by the fewest inflight
- *    tasks relative to total CPU (inflight / max(total cpu, 1)), then the lowest rank.
+ *  - DEFAULT: home_rank when home is set and that rank has room (through avail or slack);
+ *    with home 2, WAIT when it has none (unless it can never take the task); otherwise, among
+ *    ranks with room, the most arg_bytes; ties broken by the fewest inflight tasks relative to
+ *    total CPU (inflight / max(total cpu, 1)), then the lowest rank.
  *  - No rank with room -> WAIT.
  * Does not modify avail/inflight: the caller charges the chosen rank (rayc__charge). */
 int rayc__place(rayc__cluster_view *view, const rayc__place_req *req, int *rank_out);

@@ -266,6 +266,45 @@ static void test_avail_preferred_over_slack(void)
     CU_ASSERT_EQUAL(rank, 0);
 }
 
+/* A home rank is taken whenever it has room, even by slack alone; full, it is passed over. */
+static void test_home_rank_first(void)
+{
+    rayc__rank_view ranks[3];
+    rayc__cluster_view v = mk_cluster(ranks, 3);
+    ranks[1].avail.q[RAYC__RES_CPU] = 0;
+    ranks[1].inflight = 9; /* the busiest, with slack room only */
+    rayc__place_req req = mk_req(1, 0);
+    req.slack.q[RAYC__RES_CPU] = 2;
+    int rank;
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_OK);
+    CU_ASSERT_EQUAL(rank, 0); /* no home: a rank with a free CPU */
+    req.home = 1;
+    req.home_rank = 1;
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_OK);
+    CU_ASSERT_EQUAL(rank, 1);
+    ranks[1].avail.q[RAYC__RES_CPU] = -2; /* beyond its slack: the others */
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_OK);
+    CU_ASSERT_EQUAL(rank, 0);
+    req.home_rank = 7; /* out of range: ignored */
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_OK);
+    CU_ASSERT_EQUAL(rank, 0);
+    /* home 2: a full home rank means WAIT, though others have room */
+    req.home = 2;
+    req.home_rank = 1;
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_WAIT);
+    ranks[1].avail.q[RAYC__RES_CPU] = -1; /* within its slack again */
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_OK);
+    CU_ASSERT_EQUAL(rank, 1);
+    ranks[1].accepts_tasks = 0; /* a home that can never take it is passed over */
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_OK);
+    CU_ASSERT_EQUAL(rank, 0);
+    ranks[1].accepts_tasks = 1;
+    ranks[1].avail.q[RAYC__RES_CPU] = 4; /* only DEFAULT looks at home */
+    req.strategy = RAYC__SCHED_SPREAD;
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_OK);
+    CU_ASSERT_EQUAL(rank, 0);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* DEFAULT ordering                                                                            */
 
@@ -702,6 +741,7 @@ static const unit_test tests[] = {
     {"wait_when_full", test_wait_when_full},
     {"slack_allows_rank", test_slack_allows_rank},
     {"avail_preferred_over_slack", test_avail_preferred_over_slack},
+    {"home_rank_first", test_home_rank_first},
     {"locality_by_arg_bytes", test_locality_by_arg_bytes},
     {"least_loaded_tiebreak", test_least_loaded_tiebreak},
     {"lowest_rank_tiebreak", test_lowest_rank_tiebreak},

@@ -38,11 +38,14 @@ static void class_slack(rayc__gcs *g, const gclass *c, rayc__resvec *slack)
     slack->q[RAYC__RES_CPU] = (double)(int)depth * cpu;
 }
 
-/* Tasks of a function whose runs typically take under TINY_FN_SECONDS stay on their
- * submitter's rank while it has room (prefetch included): its queue then holds under a
- * millisecond of them (class_slack), and sending one costs about as much as running a few.
- * Under TRIVIAL_FN_SECONDS they wait for room there rather than go to another rank: placing,
- * sending and completing a task remotely costs rank 0 more than running it. */
+/* Tasks submitted on rank 0 (the driver's, and rank 0 tasks') of a function whose runs
+ * typically take under TINY_FN_SECONDS stay on rank 0 while it has room (prefetch included):
+ * its queue then holds under a millisecond of them (class_slack), and sending one costs about
+ * as much as running a few, while placing one here costs no message at all. Under
+ * TRIVIAL_FN_SECONDS they wait for room here rather than go to another rank: placing, sending
+ * and completing a task remotely costs rank 0 more than running it. Tasks submitted on other
+ * ranks are placed as before (measured: keeping them on their submitter halved
+ * multi_client_tasks_async, whose client tasks block while their subtasks run). */
 #define TINY_FN_SECONDS 20e-6
 #define TRIVIAL_FN_SECONDS 2e-6
 
@@ -177,8 +180,8 @@ static int schedule_class(rayc__runtime *rt, gclass *c)
         gtask *t = c->head;
         class_slack(g, c, &req.slack);
         req.arg_bytes = locality(g, t, touched, &ntouched);
-        req.home = req.arg_bytes ? 0 : home_rule(g, c);
-        req.home_rank = (int)t->id.rank;
+        req.home = req.arg_bytes || (int)t->id.rank != rt->rank ? 0 : home_rule(g, c);
+        req.home_rank = rt->rank;
         int rank = -1;
         int rc = rayc__place(&g->view, &req, &rank);
         for (int i = 0; i < ntouched; i++)

@@ -326,10 +326,11 @@ void rayc__raylet_halt(rayc__runtime *rt)
 #define STARTED_AFTER 1e-3 /* tasks that run longer are reported RUNNING */
 
 #define SHORT_RUN 50e-6 /* a function whose runs here average below this is short */
+#define RUNS_LEARN 4     /* runs measured before a function counts as short or is batched */
 
 static int fn_short(const rayc__raylet *ray, uint32_t fn)
 {
-    return fn < (uint32_t)ray->nfn && ray->fnrun[fn].n >= 4 && ray->fnrun[fn].avg < SHORT_RUN;
+    return fn < (uint32_t)ray->nfn && ray->fnrun[fn].n >= RUNS_LEARN && ray->fnrun[fn].avg < SHORT_RUN;
 }
 
 /* 1 when tasks run and every one is of a short function. */
@@ -434,7 +435,6 @@ static int spin_for_work(rayc__runtime *rt)
  * head of the queue (rayc__raylet_block), so nothing waits behind a blocked task. */
 #define BATCH_MAX 16
 #define BATCH_SHORT 20e-6 /* seconds */
-#define BATCH_LEARN 4     /* runs measured before a function may be batched */
 static_assert(BATCH_SHORT <= SHORT_RUN, "a batch holds only functions short for spillback");
 
 typedef struct wbatch {
@@ -461,7 +461,7 @@ static int batchable(const rayc__raylet *ray, const rayc__rtask *t)
     if (t->fetch_error || t->demand.q[RAYC__RES_GPU] > 1e-9 || t->fn >= (uint32_t)ray->nfn)
         return 0;
     const struct rayc__fnrun *f = &ray->fnrun[t->fn];
-    return f->n >= BATCH_LEARN && f->avg < BATCH_SHORT;
+    return f->n >= RUNS_LEARN && f->avg < BATCH_SHORT;
 }
 
 /* first (just taken) and the tasks queued right behind it that can share its run: the same

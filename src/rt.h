@@ -257,13 +257,18 @@ void rayc__raylet_drain_done(rayc__runtime *rt);
 /* Take the runtime lock; on rank 0 also enter queued completions and submissions, so that
  * whatever the holder reads of the raylet and the control service includes every task that
  * ended and every submission made before. */
-static inline void rayc__lock(rayc__runtime *rt)
+static inline void rayc__lock_entered(rayc__runtime *rt) /* just took rt->mu: enter queues */
 {
-    pthread_mutex_lock(&rt->mu);
     if (atomic_load_explicit(&rt->doneq, memory_order_acquire))
         rayc__raylet_drain_done(rt);
     if (atomic_load_explicit(&rt->subq_n, memory_order_acquire))
         rayc__submitq_flush(rt);
+}
+
+static inline void rayc__lock(rayc__runtime *rt)
+{
+    pthread_mutex_lock(&rt->mu);
+    rayc__lock_entered(rt);
 }
 
 /* rayc__lock if rt->mu is free now; 0 (nothing taken) when another thread holds it. */
@@ -271,10 +276,7 @@ static inline int rayc__trylock(rayc__runtime *rt)
 {
     if (pthread_mutex_trylock(&rt->mu) != 0)
         return 0;
-    if (atomic_load_explicit(&rt->doneq, memory_order_acquire))
-        rayc__raylet_drain_done(rt);
-    if (atomic_load_explicit(&rt->subq_n, memory_order_acquire))
-        rayc__submitq_flush(rt);
+    rayc__lock_entered(rt);
     return 1;
 }
 

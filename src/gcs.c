@@ -906,6 +906,7 @@ void rayc__gcs_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *rec)
         rayc__resvec d;
         if (rayc__get_demand(rec, &d) == 0) {
             rayc__res_add(&g->view.ranks[src].avail, &d);
+            rayc__view_grew(&g->view);
             g->sched_dirty = 1;
         }
         break;

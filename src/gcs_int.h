@@ -75,6 +75,7 @@ typedef struct gclass {
     struct gtask *head, *tail;
     uint32_t qlen;
     int infeasible_reported;
+    uint64_t waits_for;   /* view epoch + 1 when its head last had to WAIT (0: it did not) */
 } gclass;
 
 /* A task record: 72 bytes and its arguments (96 with one), from the control service's pools

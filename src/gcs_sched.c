@@ -165,20 +165,27 @@ static void fail_infeasible(rayc__runtime *rt, gtask *t)
     rayc__task_fail_all(rt, t, msg);
 }
 
-/* Place tasks of one class until it must wait. Returns tasks dispatched. */
+/* Place tasks of one class until it must wait. Returns tasks dispatched. A class whose head
+ * had to wait is not tried again until some rank's avail grew (the view's epoch moved), unless
+ * its prefetch allowance is recovering (class_slack grows with time then): nothing else
+ * that placement reads changes in between, and entering each submission of a burst would
+ * otherwise cost a futile placement. */
 static int schedule_class(rayc__runtime *rt, gclass *c)
 {
     rayc__gcs *g = rt->gcs;
     int touched[64], ntouched, n = 0;
+    if (c->waits_for == g->view.epoch + 1 && g->fnstats[c->fn].depth_cap >= 256)
+        return 0;
+    c->waits_for = 0;
     rayc__place_req req;
     memset(&req, 0, sizeof req);
     req.demand = c->demand;
     req.strategy = c->strategy;
     req.affinity_rank = c->affinity;
     req.affinity_soft = c->soft;
+    class_slack(g, c, &req.slack); /* one figure for the pass: no run ends during it */
     while (c->head) {
         gtask *t = c->head;
-        class_slack(g, c, &req.slack);
         req.arg_bytes = locality(g, t, touched, &ntouched);
         req.home = req.arg_bytes || (int)t->id.rank != rt->rank ? 0 : home_rule(g, c);
         req.home_rank = rt->rank;
@@ -186,8 +193,10 @@ static int schedule_class(rayc__runtime *rt, gclass *c)
         int rc = rayc__place(&g->view, &req, &rank);
         for (int i = 0; i < ntouched; i++)
             g->arg_bytes[touched[i]] = 0;
-        if (rc == RAYC__PLACE_WAIT)
+        if (rc == RAYC__PLACE_WAIT) {
+            c->waits_for = g->view.epoch + 1;
             break;
+        }
         rayc__class_pop(g, c);
         if (rc == RAYC__PLACE_INFEASIBLE) {
             fail_infeasible(rt, t);

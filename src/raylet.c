@@ -24,6 +24,11 @@
 #include "status_int.h"
 
 #define SPILLBACK_AFTER 0.002 /* seconds a runnable task may wait for resources */
+/* A worker that starts a task wakes another for the rest of the queue when one of its first
+ * KICK_SCAN tasks could start too. A deeper scan per start costs more than it finds: a task
+ * queued behind that many that cannot start was kicked for when it came, and the worker takes
+ * it itself when it looks for its next task. */
+#define KICK_SCAN 32
 
 /* ---------------------------------------------------------------- tasks in */
 
@@ -90,6 +95,7 @@ fail:
 }
 
 static void send_returned(rayc__runtime *rt, rayc__rtask *t);
+static void kick(rayc__runtime *rt, const rayc__rtask *t, int scan);
 
 /* Make the task runnable: into the ready queue, and wake or start a worker. */
 static void make_ready(rayc__runtime *rt, rayc__rtask *t)
@@ -108,7 +114,7 @@ static void make_ready(rayc__runtime *rt, rayc__rtask *t)
     ray->ready_tail = t;
     ray->nready++;
     atomic_fetch_add_explicit(&ray->ready_gen, 1, memory_order_release);
-    rayc__raylet_kick(rt);
+    kick(rt, t, 0);
 }
 
 static void arg_fetched(rayc__runtime *rt, void *ctx, rayc_value *val, const char *err)
@@ -210,9 +216,11 @@ static rayc__rtask *take_runnable(rayc__raylet *ray)
     return NULL;
 }
 
-static int has_runnable(rayc__raylet *ray)
+/* 1 when one of the first scan queued tasks (0: all) could start now. */
+static int has_runnable(rayc__raylet *ray, int scan)
 {
-    for (rayc__rtask *t = ray->ready_head; t; t = t->next)
+    int n = 0;
+    for (rayc__rtask *t = ray->ready_head; t && (!scan || n < scan); t = t->next, n++)
         if (t->fetch_error || fits(ray, t))
             return 1;
     return 0;
@@ -222,8 +230,10 @@ static void *worker_main(void *arg);
 static void batch_hand_back(rayc__runtime *rt);
 static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue);
 
-/* Wake an idle worker, or start one, when a queued task could run. Caller holds rt->mu. */
-void rayc__raylet_kick(rayc__runtime *rt)
+/* Wake an idle worker, or start one, when a queued task could run: t when given (a task just
+ * made ready; those queued before it were kicked for when they came), else one of the first
+ * scan queued tasks (0: all). Caller holds rt->mu. */
+static void kick(rayc__runtime *rt, const rayc__rtask *t, int scan)
 {
     rayc__raylet *ray = rt->raylet;
     /* A spinning worker sees ready_gen move and takes the task itself. A worker still
@@ -236,7 +246,7 @@ void rayc__raylet_kick(rayc__runtime *rt)
     int can_start = ray->nworkers < ray->max_workers && ray->nstarting == 0 &&
                     ray->nrunning >= ray->nworkers;
     if (ray->draining || !ray->ready_head || atomic_load(&ray->nspinning) > 0 ||
-        (!can_wake && !can_start) || !has_runnable(ray))
+        (!can_wake && !can_start) || !(t ? t->fetch_error || fits(ray, t) : has_runnable(ray, scan)))
         return;
     if (can_wake) {
         ray->nwaking++;
@@ -256,6 +266,11 @@ void rayc__raylet_kick(rayc__runtime *rt)
                  ray->nworkers);
     }
     pthread_attr_destroy(&attr);
+}
+
+void rayc__raylet_kick(rayc__runtime *rt)
+{
+    kick(rt, NULL, 0);
 }
 
 void rayc__raylet_block(rayc__runtime *rt, int blocked)
@@ -407,7 +422,7 @@ static int spin_unlocked(rayc__runtime *rt, unsigned gen)
     atomic_fetch_sub(&ray->nspinning, 1);
     /* Work that came as we stopped spinning (kicks saw us spinning and left it to us): look
      * again rather than sleep on it. */
-    return seen || has_runnable(ray);
+    return seen || has_runnable(ray, 0);
 }
 
 /* The same, called with rt->mu held. */
@@ -541,7 +556,7 @@ static void run_batch(rayc__runtime *rt, rayc__rtask **task, int n)
     rayc__res_sub(&ray->avail, &demand);
     ray->nrunning++;
     if (ray->ready_head)
-        rayc__raylet_kick(rt); /* more could run: wake or start the next worker */
+        kick(rt, NULL, KICK_SCAN); /* more could run: wake or start the next worker */
     double t = rayc__now();
     ray->last_start = t;
     for (int i = n - 1; i >= 0; i--)
@@ -624,7 +639,7 @@ static void *worker_main(void *arg)
             spun = !spin_unlocked(rt, gen);
             continue;
         }
-        if (ray->nworkers > ray->base_workers && !has_runnable(ray))
+        if (ray->nworkers > ray->base_workers && !has_runnable(ray, 0))
             break; /* an extra worker started while others blocked: retire when idle */
     }
     ray->nworkers--;
@@ -723,7 +738,7 @@ static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue)
     ray->nrunning++;
     int more = ray->ready_head != NULL;
     if (more)
-        rayc__raylet_kick(rt); /* more could run: wake or start the next worker first */
+        kick(rt, NULL, KICK_SCAN); /* more could run: wake or start the next worker first */
     RAYC_LOG(RAYC__LOG_DEBUG, "start seq %llu", (unsigned long long)t->id.seq);
     double t0 = rayc__now();
     ray->last_start = t0;

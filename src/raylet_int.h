@@ -42,13 +42,15 @@ struct rayc_task {
     rayc_value *ret_inline[4];
     int failed;               /* a rayc_arg_* reader or rayc_task_fail recorded a failure */
     int fail_status;
-    char failmsg[768];
-    int gpu_ids[RAYC__MAX_GPUS];
-    int gpu_slot[RAYC__MAX_GPUS]; /* raylet index of each id */
     double gpu_share;         /* fraction taken of each (1, or the request when < 1) */
     int ngpus;
     rayc__oid *created;       /* refs made inside the task, released when it ends */
     int ncreated, capcreated;
+    /* Not cleared when the context is made (rayc__task_ctx_init): read only up to ngpus, and
+     * failmsg only once failed is set. */
+    int gpu_ids[RAYC__MAX_GPUS];
+    int gpu_slot[RAYC__MAX_GPUS]; /* raylet index of each id */
+    char failmsg[768];
 };
 
 void rayc__raylet_kick(rayc__runtime *rt);

@@ -213,6 +213,7 @@ void rayc__uncharge(rayc__cluster_view *view, int rank, const rayc__resvec *dema
     rayc__res_add(&rv->avail, demand);
     if (rv->inflight > 0)
         rv->inflight--;
+    view->epoch++;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -37,6 +37,9 @@ typedef struct rayc__cluster_view {
     int nranks;
     rayc__rank_view *ranks; /* nranks entries, owned by the caller */
     int spread_next;        /* round-robin cursor for SPREAD, advanced by rayc__place */
+    uint64_t epoch;         /* bumped whenever a rank's avail grows (rayc__uncharge, or the
+                               caller's rayc__view_grew): a request that had to WAIT cannot
+                               be placed before it moves, unless its slack grew */
 } rayc__cluster_view;
 
 enum rayc__strategy { RAYC__SCHED_DEFAULT = 0, RAYC__SCHED_SPREAD = 1, RAYC__SCHED_AFFINITY = 2 };
@@ -83,6 +86,11 @@ int rayc__place(rayc__cluster_view *view, const rayc__place_req *req, int *rank_
 /* Account a dispatched task on rank (avail -= demand, inflight++) or its end (the reverse). */
 void rayc__charge(rayc__cluster_view *view, int rank, const rayc__resvec *demand);
 void rayc__uncharge(rayc__cluster_view *view, int rank, const rayc__resvec *demand);
+/* The caller raised a rank's avail by hand: bump the epoch. */
+static inline void rayc__view_grew(rayc__cluster_view *view)
+{
+    view->epoch++;
+}
 
 /* Parse "name=qty,name=qty" into vec using the job-wide custom names (names[i] is slot
  * RAYC__RES_CUSTOM0 + i, nnames <= 8). Unknown names are added to names[] when add_unknown and

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,9 @@ _Thread_local struct rayc_task *rayc__cur_task;
 
 void rayc__task_ctx_init(struct rayc_task *ctx, rayc__runtime *rt, rayc__rtask *t)
 {
-    memset(ctx, 0, sizeof *ctx);
+    memset(ctx, 0, offsetof(struct rayc_task, gpu_ids)); /* the arrays after it are not read
+                                                          * before they are written */
+    ctx->failmsg[0] = '\0';
     ctx->rt = rt;
     ctx->task = t;
     ctx->fn = rayc__registry_at(t->fn);

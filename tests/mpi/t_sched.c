@@ -602,7 +602,10 @@ static void test_trivial_stay_home(void)
     enum { N = 3000 };
     static rayc_ref r[N];
     static int64_t rank[N];
-    for (int i = 0; i < 8; i++) { /* measured first */
+    /* Measured first: the first runs are slow (cold caches), and the control service's
+     * figure, a moving average, needs a few dozen runs to settle (8 left it just above 2 us
+     * in some runs at 8 oversubscribed ranks, and part of the burst went elsewhere). */
+    for (int i = 0; i < 32; i++) {
         MT_OK(rayc_submit(&r[0], where_trivial, RAYC_NO_ARGS));
         MT_OK(rayc_get_i64(&r[0], 1, rank, 30.0));
         MT_OK(rayc_release(&r[0], 1));

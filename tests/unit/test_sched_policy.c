@@ -538,6 +538,32 @@ static void test_charge_uncharge(void)
     CU_ASSERT_EQUAL(rank, 0);
 }
 
+/* The epoch moves exactly when a rank's avail can have grown (uncharge, or the caller's
+ * rayc__view_grew), and never on a placement or a charge: the control service retries a class
+ * that had to wait only once it moved. A request that waits keeps waiting until then. */
+static void test_epoch_moves_when_avail_grows(void)
+{
+    rayc__rank_view ranks[2];
+    rayc__cluster_view v = mk_cluster(ranks, 2);
+    rayc__place_req req = mk_req(4, 0);
+    int rank;
+    uint64_t e0 = v.epoch;
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_OK);
+    rayc__charge(&v, rank, &req.demand);
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_OK);
+    rayc__charge(&v, rank, &req.demand);
+    CU_ASSERT_EQUAL(v.epoch, e0); /* placing and charging do not move it */
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_WAIT);
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_WAIT);
+    CU_ASSERT_EQUAL(v.epoch, e0);
+    rayc__uncharge(&v, 1, &req.demand);
+    CU_ASSERT_EQUAL(v.epoch, e0 + 1);
+    CU_ASSERT_EQUAL(place(&v, &req, &rank), RAYC__PLACE_OK);
+    CU_ASSERT_EQUAL(rank, 1);
+    rayc__view_grew(&v);
+    CU_ASSERT_EQUAL(v.epoch, e0 + 2);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* rayc__res_parse                                                                             */
 
@@ -750,6 +776,7 @@ static const unit_test tests[] = {
     {"affinity_hard", test_affinity_hard},
     {"affinity_soft", test_affinity_soft},
     {"charge_uncharge", test_charge_uncharge},
+    {"epoch_moves_when_avail_grows", test_epoch_moves_when_avail_grows},
     {"parse_valid", test_parse_valid},
     {"parse_whitespace", test_parse_whitespace},
     {"parse_unknown_names", test_parse_unknown_names},

@@ -42,6 +42,7 @@ int rayc__slab_init(rayc__slab *s, size_t size, int flags)
     s->size = (size + 7) & ~(size_t)7;
     s->per_chunk = (RAYC__SLAB_CHUNK - HEAD_BYTES) / s->size;
     s->flags = flags;
+    s->keep = RAYC__SLAB_KEEP;
     pthread_mutex_init(&s->mu, NULL);
     return 0;
 }
@@ -110,7 +111,8 @@ static void *alloc_locked(rayc__slab *s)
     if (!c) {
         if (s->spare) {
             c = s->spare;
-            s->spare = NULL;
+            s->spare = c->next;
+            s->nspare--;
         } else if (!(c = chunk_map(s))) {
             return NULL;
         }
@@ -140,11 +142,30 @@ static void free_locked(rayc__slab *s, void *p)
     s->live--;
     if (--c->used)
         return;
-    avail_unlink(s, c); /* empty: keep one, return the others */
-    if (!s->spare)
+    avail_unlink(s, c); /* empty: keep a few, return the others */
+    if (s->nspare < s->keep) {
+        c->next = s->spare;
         s->spare = c;
-    else
+        s->nspare++;
+    } else {
         chunk_unmap(s, c);
+    }
+}
+
+void rayc__slab_keep(rayc__slab *s, size_t n)
+{
+    int locked = s->flags & RAYC__SLAB_LOCKED;
+    if (locked)
+        pthread_mutex_lock(&s->mu);
+    s->keep = n ? n : 1;
+    while (s->nspare > s->keep) {
+        chunk *c = s->spare;
+        s->spare = c->next;
+        s->nspare--;
+        chunk_unmap(s, c);
+    }
+    if (locked)
+        pthread_mutex_unlock(&s->mu);
 }
 
 void *rayc__slab_alloc(rayc__slab *s)
@@ -187,6 +208,7 @@ size_t rayc__slab_destroy(rayc__slab *s)
     while (s->all)
         chunk_unmap(s, s->all);
     s->avail = s->spare = NULL;
+    s->nspare = 0;
     s->live = 0;
     if (s->size)
         pthread_mutex_destroy(&s->mu);

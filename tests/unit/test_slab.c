@@ -96,6 +96,7 @@ static void test_chunks_fill_and_empty(void)
         bad += (uintptr_t)recs[i] < c + 64 || (uintptr_t)recs[i] + 72 > c + RAYC__SLAB_CHUNK;
     }
     CU_ASSERT_EQUAL(bad, 0);
+    rayc__slab_keep(&s, 1);
     /* free the first chunk's worth: that chunk empties and is kept as the spare */
     for (size_t i = 0; i < s.per_chunk; i++)
         rayc__slab_free(&s, recs[i]);
@@ -122,6 +123,40 @@ static void test_chunks_fill_and_empty(void)
         rayc__slab_free(&s, recs[i]);
     CU_ASSERT_EQUAL(s.live, 0);
     CU_ASSERT_EQUAL(s.nchunks, 1); /* the spare */
+    CU_ASSERT_EQUAL(rayc__slab_destroy(&s), 0);
+    CU_ASSERT_EQUAL(s.nchunks, 0);
+    free(recs);
+}
+
+/* Chunks that empty are kept up to the pool's limit and reused without a new mapping: a pool
+ * filled and emptied again maps nothing new; past the limit, empty chunks are unmapped, and
+ * lowering the limit unmaps the surplus at once. */
+static void test_keeps_empty_chunks(void)
+{
+    rayc__slab s;
+    CU_ASSERT_EQUAL_FATAL(rayc__slab_init(&s, 64, RAYC__SLAB_CHUNKS), 0);
+    CU_ASSERT_EQUAL(s.keep, RAYC__SLAB_KEEP);
+    rayc__slab_keep(&s, 3);
+    size_t n = 5 * s.per_chunk;
+    void **recs = calloc(n, sizeof *recs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(recs);
+    for (int round = 0; round < 2; round++) {
+        int bad = 0;
+        for (size_t i = 0; i < n; i++)
+            bad += !(recs[i] = rayc__slab_alloc(&s)) || !all_zero(recs[i], 64);
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(s.nchunks, 5); /* round 1: three of them were the kept ones */
+        for (size_t i = 0; i < n; i++)
+            rayc__slab_free(&s, recs[i]);
+        CU_ASSERT_EQUAL(s.live, 0);
+        CU_ASSERT_EQUAL(s.nspare, 3); /* five emptied: three kept, two unmapped */
+        CU_ASSERT_EQUAL(s.nchunks, 3);
+    }
+    rayc__slab_keep(&s, 1);
+    CU_ASSERT_EQUAL(s.nspare, 1);
+    CU_ASSERT_EQUAL(s.nchunks, 1);
+    rayc__slab_keep(&s, 0); /* at least one */
+    CU_ASSERT_EQUAL(s.keep, 1);
     CU_ASSERT_EQUAL(rayc__slab_destroy(&s), 0);
     CU_ASSERT_EQUAL(s.nchunks, 0);
     free(recs);
@@ -175,7 +210,8 @@ static void test_random_vs_model(void)
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT(most > 2 * s.per_chunk); /* several chunks were in use */
     CU_ASSERT_EQUAL(s.live, 0);
-    CU_ASSERT_EQUAL(s.nchunks, 1);
+    CU_ASSERT_EQUAL(s.nchunks, s.nspare); /* only the kept empty chunks are left */
+    CU_ASSERT(s.nspare >= 1 && s.nspare <= s.keep);
     rayc__slab_destroy(&s);
 }
 
@@ -252,6 +288,7 @@ int main(void)
     static const unit_test tests[] = {
         {"sizes", test_sizes},
         {"chunks fill and empty", test_chunks_fill_and_empty},
+        {"keeps empty chunks", test_keeps_empty_chunks},
         {"destroy counts live records", test_destroy_counts_live},
         {"200k random ops vs model", test_random_vs_model},
         {"four threads on a locked pool", test_threads_on_locked_pool},

@@ -21,6 +21,7 @@
 #include "raylet_int.h"
 #include "status_int.h"
 #include "store.h"
+#include "value_pool.h"
 
 /* ---------------------------------------------------------------- control service messages */
 
@@ -32,6 +33,7 @@ static _Thread_local int scratch_busy;
 void rayc__thread_exit(void)
 {
     rayc__wbuf_free(&scratch);
+    rayc__vpool_thread_flush();
 }
 
 rayc__wbuf *rayc__gmsg_begin(rayc__runtime *rt, rayc__gmsg *m, uint8_t type)

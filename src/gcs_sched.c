@@ -106,7 +106,7 @@ static void encode_task(rayc__runtime *rt, rayc__wbuf *b, const gtask *t)
 /* Build the raylet's view of t without encoding (dispatch to rank 0's own raylet). */
 static rayc__rtask *local_task(rayc__runtime *rt, const gtask *t)
 {
-    rayc__rtask *rt_task = rayc__rtask_new(t->nargs);
+    rayc__rtask *rt_task = rayc__rtask_new(rt->raylet, t->nargs);
     if (!rt_task)
         return NULL;
     rt_task->id = t->id;

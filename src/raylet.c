@@ -32,7 +32,7 @@
 
 /* ---------------------------------------------------------------- tasks in */
 
-void rayc__rtask_free(rayc__rtask *t)
+void rayc__rtask_free(rayc__raylet *ray, rayc__rtask *t)
 {
     if (!t)
         return;
@@ -41,12 +41,17 @@ void rayc__rtask_free(rayc__rtask *t)
     for (uint32_t i = 0; i < RAYC__DONEQ_RETS; i++)
         rayc__value_unref(t->ret[i]);
     free(t->fetch_msg);
-    free(t);
+    if (t->nargs < RAYC__RTASK_POOLS)
+        rayc__slab_free(&ray->rtask_pool[t->nargs], t);
+    else
+        free(t);
 }
 
-rayc__rtask *rayc__rtask_new(uint32_t nargs)
+rayc__rtask *rayc__rtask_new(rayc__raylet *ray, uint32_t nargs)
 {
-    rayc__rtask *t = calloc(1, sizeof *t + (size_t)nargs * sizeof(rayc__rarg));
+    rayc__rtask *t = nargs < RAYC__RTASK_POOLS
+                         ? rayc__slab_alloc(&ray->rtask_pool[nargs])
+                         : calloc(1, sizeof *t + (size_t)nargs * sizeof(rayc__rarg));
     if (!t)
         return NULL;
     t->nargs = nargs;
@@ -54,7 +59,7 @@ rayc__rtask *rayc__rtask_new(uint32_t nargs)
     return t;
 }
 
-rayc__rtask *rayc__rtask_decode(rayc__rbuf *r)
+rayc__rtask *rayc__rtask_decode(rayc__raylet *ray, rayc__rbuf *r)
 {
     rayc__oid id = rayc__get_oid(r);
     uint32_t fn = rayc__get_u32(r);
@@ -64,7 +69,7 @@ rayc__rtask *rayc__rtask_decode(rayc__rbuf *r)
     uint32_t nargs = rayc__get_u32(r);
     if (r->err || nargs > r->len || !rayc__registry_at(fn))
         return NULL;
-    rayc__rtask *t = rayc__rtask_new(nargs);
+    rayc__rtask *t = rayc__rtask_new(ray, nargs);
     if (!t)
         return NULL;
     t->id = id;
@@ -90,7 +95,7 @@ rayc__rtask *rayc__rtask_decode(rayc__rbuf *r)
     }
     return t;
 fail:
-    rayc__rtask_free(t);
+    rayc__rtask_free(ray, t);
     return NULL;
 }
 
@@ -136,7 +141,7 @@ void rayc__raylet_enqueue(rayc__runtime *rt, rayc__rtask *t)
 {
     rayc__raylet *ray = rt->raylet;
     if (ray->draining) {
-        rayc__rtask_free(t);
+        rayc__rtask_free(rt->raylet, t);
         return;
     }
     t->missing = 1; /* held until every fetch has been started */
@@ -307,7 +312,7 @@ static void send_returned(rayc__runtime *rt, rayc__rtask *t)
     rayc__put_oid(b, t->id);
     rayc__put_u16(b, t->attempt);
     rayc__gmsg_end(rt, &m);
-    rayc__rtask_free(t);
+    rayc__rtask_free(rt->raylet, t);
 }
 
 /* A worker blocked in get/wait while the worker cap is reached: hand it a runnable task to
@@ -587,7 +592,7 @@ static void run_batch(rayc__runtime *rt, rayc__rtask **task, int n)
         note_run(ray, task[i]->fn, dur[i]);
         rayc__task_finish(rt, &ctx[i], rc[i], dur[i]);
         rayc__task_ctx_destroy(&ctx[i]);
-        rayc__rtask_free(task[i]);
+        rayc__rtask_free(rt->raylet, task[i]);
     }
     if (g) {
         rayc__gcs_hold_schedule(g, 0);
@@ -710,7 +715,7 @@ void rayc__raylet_drain_done(rayc__runtime *rt)
             t->ret[i] = NULL;
         }
         rayc__gcs_done_local(rt, t->id, t->attempt, t->dur, t->num_returns, rets);
-        rayc__rtask_free(t);
+        rayc__rtask_free(rt->raylet, t);
     }
     if (ray->draining && ray->nrunning == 0)
         rayc__progress_wake(rt);
@@ -775,7 +780,7 @@ static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue)
         give_gpus(ray, &ctx);
     rayc__task_finish(rt, &ctx, rc, dur);
     rayc__task_ctx_destroy(&ctx);
-    rayc__rtask_free(t);
+    rayc__rtask_free(rt->raylet, t);
     if (ray->draining && ray->nrunning == 0)
         rayc__progress_wake(rt);
     return 0;
@@ -788,7 +793,7 @@ void rayc__raylet_handle(rayc__runtime *rt, int src, uint8_t type, rayc__rbuf *r
     rayc__raylet *ray = rt->raylet;
     switch (type) {
     case RAYC__M_TASK: {
-        rayc__rtask *t = rayc__rtask_decode(rec);
+        rayc__rtask *t = rayc__rtask_decode(ray, rec);
         if (t)
             RAYC_LOG(RAYC__LOG_DEBUG, "got seq %llu", (unsigned long long)t->id.seq);
         if (t)
@@ -826,10 +831,14 @@ int rayc__raylet_create(rayc__runtime *rt, int nworkers)
     ray->ngpus = want < RAYC__MAX_GPUS ? want : RAYC__MAX_GPUS;
     for (int i = 0; i < ray->ngpus; i++)
         ray->gpu_ids[i] = rt->plat.ngpus >= ray->ngpus ? rt->plat.gpu_ids[i] : i;
+    for (uint32_t i = 0; i < RAYC__RTASK_POOLS; i++)
+        rayc__slab_init(&ray->rtask_pool[i], sizeof(rayc__rtask) + i * sizeof(rayc__rarg), 0);
     ray->max_workers = rt->max_workers;
     ray->base_workers = nworkers;
     ray->nfn = rayc__registry_count() + 1;
     if (!(ray->fnrun = calloc((size_t)ray->nfn, sizeof *ray->fnrun))) {
+        for (uint32_t i = 0; i < RAYC__RTASK_POOLS; i++)
+            rayc__slab_destroy(&ray->rtask_pool[i]);
         pthread_cond_destroy(&ray->cv);
         pthread_cond_destroy(&ray->exit_cv);
         free(ray);
@@ -866,7 +875,7 @@ void rayc__raylet_begin_drain(rayc__runtime *rt)
     while (ray->ready_head) {
         rayc__rtask *t = ray->ready_head;
         ray->ready_head = t->next;
-        rayc__rtask_free(t);
+        rayc__rtask_free(rt->raylet, t);
     }
     ray->ready_tail = NULL;
     ray->nready = 0;
@@ -895,15 +904,20 @@ void rayc__raylet_destroy(rayc__runtime *rt)
         return;
     for (rayc__rtask *t = atomic_exchange(&rt->doneq, NULL), *n; t; t = n) {
         n = t->next; /* cannot happen: every lock holder drains the queue */
-        rayc__rtask_free(t);
+        rayc__rtask_free(rt->raylet, t);
     }
     while (ray->ready_head) {
         rayc__rtask *t = ray->ready_head;
         ray->ready_head = t->next;
-        rayc__rtask_free(t);
+        rayc__rtask_free(rt->raylet, t);
     }
     pthread_cond_destroy(&ray->cv);
     pthread_cond_destroy(&ray->exit_cv);
+    size_t leaked = 0;
+    for (uint32_t i = 0; i < RAYC__RTASK_POOLS; i++)
+        leaked += rayc__slab_destroy(&ray->rtask_pool[i]);
+    if (leaked)
+        RAYC_LOG(RAYC__LOG_WARN, "raylet: %zu task records still counted at shutdown", leaked);
     free(ray->fnrun);
     free(ray);
     rt->raylet = NULL;

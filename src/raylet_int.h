@@ -6,6 +6,10 @@
 
 #include "oidmap.h"
 #include "rt.h"
+#include "slab.h"
+
+/* Task records with fewer arguments than this come from a pool per argument count. */
+#define RAYC__RTASK_POOLS 4
 
 struct rayc__raylet {
     rayc__resvec total, avail;
@@ -31,6 +35,7 @@ struct rayc__raylet {
         uint32_t n;           /* runs measured (saturates) */
     } *fnrun;
     int nfn;
+    rayc__slab rtask_pool[RAYC__RTASK_POOLS]; /* rayc__rtask_new */
 };
 
 /* The context a task function sees (public type rayc_task). */

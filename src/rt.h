@@ -355,11 +355,12 @@ void rayc__raylet_block(rayc__runtime *rt, int blocked);
 int rayc__store_put(rayc__runtime *rt, rayc__oid id, rayc_value *val); /* primary; takes ref */
 rayc_value *rayc__store_get(rayc__runtime *rt, rayc__oid id);         /* new ref, restores */
 void rayc__store_free(rayc__runtime *rt, rayc__oid id);
-/* A raylet task record with room for nargs arguments (zeroed), and its release. */
-rayc__rtask *rayc__rtask_new(uint32_t nargs);
-void rayc__rtask_free(rayc__rtask *t);
+/* A raylet task record with room for nargs arguments (zeroed), and its release (its values
+ * included), from the raylet's pools (caller holds rt->mu). */
+rayc__rtask *rayc__rtask_new(rayc__raylet *ray, uint32_t nargs);
+void rayc__rtask_free(rayc__raylet *ray, rayc__rtask *t);
 /* Decode a RAYC__M_TASK record (encoded by gcs_sched.c). */
-rayc__rtask *rayc__rtask_decode(rayc__rbuf *r);
+rayc__rtask *rayc__rtask_decode(rayc__raylet *ray, rayc__rbuf *r);
 
 /* Messages for the control service from this rank: on rank 0 the record is handled when it
  * ends (no MPI); elsewhere it joins the batch for rank 0. Caller holds rt->mu. */

@@ -35,6 +35,7 @@
 #include "rt.h"
 #include "status_int.h"
 #include "store.h"
+#include "value_pool.h"
 
 rayc__runtime *rayc__rt;
 static int was_shut_down;
@@ -289,6 +290,7 @@ static void free_runtime(rayc__runtime *rt)
     free(rt->nodes);
     pthread_mutex_destroy(&rt->mu);
     free(rt);
+    rayc__vpool_drain(); /* small value blocks the exited threads left */
 }
 
 /* Collective: every rank calls it once its progress loop ended (or init failed). */

@@ -120,6 +120,7 @@ static rayc_value *wrap(rayc__store *s, const rayc__vhdr *h, void *data, int in_
     v->release = in_window ? window_release : heap_release;
     v->release_ctx = s;
     v->own_data = 0;
+    v->pooled = 0;
     return v;
 }
 

@@ -12,6 +12,7 @@
 
 #include "status_int.h"
 #include "value_int.h"
+#include "value_pool.h"
 
 #define VALUE_ALIGN 64
 
@@ -82,9 +83,11 @@ rayc_value *rayc__value_new(const rayc__vhdr *h, const void *data)
      * per-thread cache, while aligned_alloc always takes the slow path (a small put + get
      * spent a fifth of its time there). */
     size_t total = sizeof(struct rayc_value) + VALUE_ALIGN - 1 + (size_t)h->nbytes;
-    struct rayc_value *v = malloc(total);
+    int pooled = total <= RAYC__VPOOL_BLOCK; /* small ones are recycled (value_pool.h) */
+    struct rayc_value *v = pooled ? rayc__vpool_get() : malloc(total);
     if (!v)
         return NULL;
+    v->pooled = (uint8_t)pooled;
     atomic_init(&v->refs, 1);
     v->h = *h;
     v->data = (void *)(((uintptr_t)(v + 1) + VALUE_ALIGN - 1) & ~(uintptr_t)(VALUE_ALIGN - 1));
@@ -107,6 +110,7 @@ rayc_value *rayc__value_adopt(const rayc__vhdr *h, void *data)
     v->release = NULL;
     v->release_ctx = NULL;
     v->own_data = 1;
+    v->pooled = 0;
     return v;
 }
 
@@ -118,7 +122,10 @@ void rayc__value_unref(rayc_value *v)
         v->release(v);
     else if (v->own_data)
         free(v->data);
-    free(v);
+    if (v->pooled)
+        rayc__vpool_put(v);
+    else
+        free(v);
 }
 
 /* ---- public view accessors ---- */

@@ -27,6 +27,7 @@ struct rayc_value {
                                               separately when own_data) */
     void *release_ctx;
     int own_data;                          /* data was malloc'ed on its own: free it */
+    uint8_t pooled;                        /* a block of value_pool.c (a small value) */
 };
 
 /* Check dtype/ndim/shape and compute nbytes into h. Returns 0 or RAYC_EINVAL/RAYC_ETOOBIG

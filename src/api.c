@@ -38,10 +38,7 @@ rayc__runtime *rayc__usable(const char *fn, int driver_only)
 
 /* ---------------------------------------------------------------- options */
 
-typedef struct eff_opts {
-    rayc_opts o;
-    rayc__resvec demand;
-} eff_opts;
+typedef rayc__fnopts eff_opts; /* options in effect for one submission */
 
 static int merge_opts(rayc__runtime *rt, const rayc__fn_entry *e, const rayc_opts *c,
                       eff_opts *out, const char *api)
@@ -81,6 +78,7 @@ static int merge_opts(rayc__runtime *rt, const rayc__fn_entry *e, const rayc_opt
     out->demand.q[RAYC__RES_GPU] = o.num_gpus;
     out->demand.q[RAYC__RES_MEM] = o.memory;
     out->o = o;
+    out->ok = 1;
     return 0;
 }
 
@@ -106,6 +104,27 @@ static int feasible(rayc__runtime *rt, const rayc__fn_entry *e, const eff_opts *
                                         "bytes of memory%s%s", api, e->name, o->num_cpus,
                       o->num_gpus, o->memory, o->resources ? " and " : "",
                       o->resources ? o->resources : "");
+}
+
+/* Every function's RAYC_REMOTE options, merged and checked once: a submission without
+ * per-call options takes them as they are. A function whose defaults are invalid or
+ * infeasible is marked so, and its submissions check again to report why. */
+int rayc__fn_defaults_init(rayc__runtime *rt)
+{
+    int n = rayc__registry_count();
+    rt->fn_defaults = calloc((size_t)n + 1, sizeof *rt->fn_defaults);
+    if (!rt->fn_defaults)
+        return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
+    char keep[1024];
+    snprintf(keep, sizeof keep, "%s", rayc_last_error()); /* the checks may leave messages */
+    for (int i = 0; i < n; i++) {
+        const rayc__fn_entry *e = rayc__registry_at((uint32_t)i);
+        eff_opts *d = &rt->fn_defaults[e->index];
+        d->ok = merge_opts(rt, e, NULL, d, "rayc_submit") == 0 &&
+                feasible(rt, e, d, "rayc_submit") == 0;
+    }
+    rayc__fail_msg(0, keep);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- arguments */
@@ -278,27 +297,69 @@ static int queueable_args(rayc__runtime *rt, const rayc_arg *args, int nargs)
     return 1;
 }
 
-/* Rank 0 with small by-value arguments only: build the task record here, without the
- * runtime lock, and queue it (submitq.c). Nothing the control service checks can fail for
- * such a task except a stop racing the call (its refs then say RAYC_ECANCELLED). */
+/* The submission of a task with small by-value arguments: copies of the values, and the
+ * demand (the function's defaults, else a copy the queue owns). 0, or -1 when out of memory
+ * (nothing is left allocated). */
+static int make_spec(rayc__runtime *rt, rayc__subspec *s, rayc__oid id, const rayc__fn_entry *e,
+                     const eff_opts *eo, const rayc_arg *args, int nargs)
+{
+    memset(s, 0, sizeof *s);
+    s->id = id;
+    s->fn = (uint32_t)e->index;
+    s->num_returns = (uint16_t)eo->o.num_returns;
+    s->max_retries = (uint16_t)eo->o.max_retries;
+    s->strategy = (uint8_t)eo->o.strategy;
+    s->soft = (uint8_t)(eo->o.affinity_soft != 0);
+    s->affinity = eo->o.affinity_rank;
+    s->demand = &eo->demand;
+    if (eo != &rt->fn_defaults[e->index]) {
+        rayc__resvec *d = malloc(sizeof *d);
+        if (!d)
+            return -1;
+        *d = eo->demand;
+        s->demand = d;
+        s->own_demand = 1;
+    }
+    garg *a = s->args;
+    if (nargs > RAYC__SUBQ_ARGS && !(a = s->xargs = calloc((size_t)nargs, sizeof *a)))
+        goto fail;
+    for (int i = 0; i < nargs; i++) {
+        rayc__vhdr h;
+        rayc__arg_check(&args[i], &h);
+        if (!(a[i].val = rayc__value_new(&h, rayc__arg_data(&args[i])))) {
+            while (i-- > 0)
+                rayc__value_unref(a[i].val);
+            if (nargs > RAYC__SUBQ_ARGS)
+                free(a);
+            goto fail;
+        }
+    }
+    s->nargs = (uint32_t)nargs;
+    return 0;
+fail:
+    if (s->own_demand)
+        free((void *)s->demand);
+    return -1;
+}
+
+/* Rank 0 with small by-value arguments only: leave the submission in the queue (submitq.c),
+ * without the runtime lock; the lock holder makes the task record. Nothing the control
+ * service checks can fail for such a task except a stop racing the call (its refs then say
+ * RAYC_ECANCELLED). */
 static int submit_queued(rayc__runtime *rt, rayc_ref *out, int nout, const rayc__fn_entry *e,
                          const eff_opts *eo, const rayc_arg *args, int nargs, const char *api)
 {
     rayc__oid id = rayc__new_id(rt);
-    gtask *t = direct_task(rt->gcs, id, e, eo, args, nargs, NULL);
-    int now = t ? rayc__submitq_push(rt, t, &eo->demand, eo->o.strategy, eo->o.affinity_rank,
-                                     eo->o.affinity_soft != 0)
-                : -1;
-    if (now < 0) {
-        rayc__gtask_free(rt->gcs, t);
+    rayc__subspec spec;
+    if (make_spec(rt, &spec, id, e, eo, args, nargs) != 0)
         return rayc__fail(RAYC_ENOMEM, "%s(%s): out of memory", api, e->name);
-    }
-    if (now == 2) {
-        rayc__lock(rt); /* enters the queue */
-        pthread_mutex_unlock(&rt->mu);
-    } else if (now == 1 && rayc__trylock(rt)) { /* else the holder enters it (submitq.c) */
+    int now;
+    while ((now = rayc__submitq_push(rt, &spec)) == -2) {
+        rayc__lock(rt); /* full: enter the queue, then try again */
         pthread_mutex_unlock(&rt->mu);
     }
+    if (now == 1 && rayc__trylock(rt)) /* else the holder enters it (submitq.c) */
+        pthread_mutex_unlock(&rt->mu);
     for (int i = 0; i < nout; i++) {
         rayc__oid rid = {id.seq, id.rank, (uint32_t)i + 1};
         out[i] = rayc__ref_of_oid(rid);
@@ -314,19 +375,24 @@ static int submit_entry(rayc_ref *out, int nout, const rayc__fn_entry *e, const 
     rayc__runtime *rt = rayc__usable(api, 0);
     if (!rt)
         return RAYC_ESTATE;
-    eff_opts eo;
-    int rc = merge_opts(rt, e, opts, &eo, api);
-    if (!rc)
-        rc = feasible(rt, e, &eo, api);
+    eff_opts merged;
+    const eff_opts *eo = &rt->fn_defaults[e->index]; /* merged and checked at init */
+    int rc = 0;
+    if (opts || !eo->ok) {
+        eo = &merged;
+        rc = merge_opts(rt, e, opts, &merged, api);
+        if (!rc)
+            rc = feasible(rt, e, &merged, api);
+    }
     if (!rc)
         rc = check_args(e, args, nargs, api);
-    if (!rc && (nout != eo.o.num_returns || (nout > 0 && !out)))
+    if (!rc && (nout != eo->o.num_returns || (nout > 0 && !out)))
         rc = rayc__fail(RAYC_EINVAL, "%s(%s): room for %d refs but the task has %d returns%s",
-                        api, e->name, nout, eo.o.num_returns, out ? "" : " (out is NULL)");
+                        api, e->name, nout, eo->o.num_returns, out ? "" : " (out is NULL)");
     if (rc)
         return rc;
     if (rt->rank == 0 && queueable_args(rt, args, nargs) && !atomic_load(&rt->stop_signal))
-        return submit_queued(rt, out, nout, e, &eo, args, nargs, api);
+        return submit_queued(rt, out, nout, e, eo, args, nargs, api);
     rayc_value *bigv[16];
     rayc__oid bigi[16];
     rayc_value **big = nargs <= 16 ? bigv : malloc((size_t)nargs * sizeof *big);
@@ -338,7 +404,7 @@ static int submit_entry(rayc_ref *out, int nout, const rayc__fn_entry *e, const 
     if (!rc) {
         rayc__lock(rt);
         rayc__oid id = rayc__new_id(rt);
-        rc = submit_locked(rt, id, e, &eo, args, nargs, big, bigid);
+        rc = submit_locked(rt, id, e, eo, args, nargs, big, bigid);
         for (int i = 0; i < nout; i++) {
             rayc__oid rid = {id.seq, id.rank, (uint32_t)i + 1};
             out[i] = rc ? RAYC_NULL_REF : rayc__ref_of_oid(rid);

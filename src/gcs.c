@@ -950,7 +950,7 @@ int rayc__gcs_create(rayc__runtime *rt)
     rayc__slab_init(&g->obj_pool, sizeof(gobj), 0);
     rayc__slab_init(&g->wait_pool, sizeof(gwait), 0);
     for (uint32_t i = 0; i < RAYC__GTASK_POOLS; i++)
-        rayc__slab_init(&g->task_pool[i], sizeof(gtask) + i * sizeof(garg), RAYC__SLAB_LOCKED);
+        rayc__slab_init(&g->task_pool[i], sizeof(gtask) + i * sizeof(garg), 0);
     for (int i = 0; i <= rayc__registry_count(); i++)
         g->fnstats[i].depth_cap = 256;
     for (int r = 0; r < rt->size; r++) {

@@ -64,6 +64,31 @@ typedef struct garg {
     rayc__oid id;      /* ref argument (null id for by-value) */
 } garg;
 
+/* A submission as a rank 0 submitter leaves it in the queue (submitq.c): the lock holder
+ * makes the task record from it. */
+#define RAYC__SUBQ_ARGS 3 /* arguments kept in the slot itself */
+typedef struct rayc__subspec {
+    rayc__oid id;
+    uint32_t fn;
+    uint16_t num_returns, max_retries;
+    uint32_t nargs;
+    uint8_t strategy, soft;
+    uint8_t own_demand;          /* demand was malloc'ed for this submission */
+    int32_t affinity;
+    const rayc__resvec *demand;  /* the function's defaults (rt->fn_defaults), or owned */
+    union {
+        garg args[RAYC__SUBQ_ARGS]; /* nargs <= RAYC__SUBQ_ARGS */
+        garg *xargs;                /* more: malloc'ed */
+    };                              /* by-value arguments only; their values are owned */
+} rayc__subspec;
+
+/* Queue a submission (any thread, without rt->mu). Returns 1 when the caller should enter
+ * the queue if the lock is free (rayc__trylock), 0 when a later lock holder will: spec's
+ * values, xargs and owned demand belong to the queue then. -2 when the queue is full: nothing
+ * was queued, spec is still the caller's, who enters the queue (rayc__lock) and pushes
+ * again. */
+int rayc__submitq_push(rayc__runtime *rt, const rayc__subspec *spec);
+
 /* Tasks with the same function, demand and strategy share a class and a FIFO queue. */
 typedef struct gclass {
     struct gclass *next_all;
@@ -150,8 +175,7 @@ struct rayc__gcs {
     gclass *last_cls;     /* the class of the latest submission (most repeat it) */
     rayc__slab obj_pool;  /* gobj records */
     rayc__slab wait_pool; /* gwait records */
-    rayc__slab task_pool[RAYC__GTASK_POOLS]; /* gtask records by argument count (locked: rank 0
-                                              * submitters build tasks without rt->mu) */
+    rayc__slab task_pool[RAYC__GTASK_POOLS]; /* gtask records by argument count */
     uint32_t next_arrival;
     uint64_t nqueued, nretries;
     rayc__cluster_view view;

@@ -319,7 +319,7 @@ static void idle_wait(rayc__runtime *rt, progress_state *ps, double now)
     double cap = SLEEP_MAX_SECONDS;
     rayc__lock(rt);
     uint32_t seq = rayc__bell_seq(bell);
-    int idle = !rt->wake_pending && !rt->out_dirty && !atomic_load(&rt->subq_n);
+    int idle = !rt->wake_pending && !rt->out_dirty && !rayc__submitq_pending(rt);
     if (idle) {
         if (rt->gcs && rayc__gcs_queued_behind_far(rt))
             cap = SLEEP_BUSY_SECONDS;

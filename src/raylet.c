@@ -616,7 +616,7 @@ static void *worker_main(void *arg)
     for (;;) {
         /* Submissions queued while this worker held the lock (their submitter only tried
          * it, submitq.c): enter them before looking for work. */
-        if (atomic_load_explicit(&rt->subq_n, memory_order_acquire))
+        if (rayc__submitq_pending(rt))
             rayc__submitq_flush(rt);
         rayc__rtask *t = ray->stop ? NULL : take_runnable(ray);
         if (!t && ray->stop)

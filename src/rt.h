@@ -63,13 +63,16 @@ enum rayc__obj_state { RAYC__OBJ_PENDING = 0, RAYC__OBJ_READY = 1, RAYC__OBJ_FAI
 struct rayc__rtask;
 struct gtask;
 
-/* A rank 0 submission waiting in the submission queue (submitq.c). */
-typedef struct rayc__subitem {
-    struct gtask *t;
+/* Rank 0's submission queue (submitq.c). */
+typedef struct rayc__subq rayc__subq;
+
+/* A function's options from RAYC_REMOTE, merged and checked once at init: what a submission
+ * without per-call options uses (api.c). */
+typedef struct rayc__fnopts {
+    rayc_opts o;
     rayc__resvec demand;
-    int32_t affinity;
-    uint8_t strategy, soft;
-} rayc__subitem;
+    int ok;                     /* valid and feasible (else a submission reports why) */
+} rayc__fnopts;
 
 /* A rank 0 task with at most this many returns may complete through the completion queue. */
 #define RAYC__DONEQ_RETS 4
@@ -166,13 +169,8 @@ typedef struct rayc__runtime {
     struct rayc__bells *bells;  /* its doorbell, and those of this node's ranks (doorbell.c) */
     rayc__wbuf *out;            /* outbound batch per destination rank */
     int out_dirty;
-    /* rank 0's submission queue (submitq.c), guarded by subq_mu */
-    pthread_mutex_t subq_mu;
-    rayc__subitem *subq, *subq_spare;
-    int subq_len, subq_cap, subq_spare_cap;
-    double subq_first;          /* when the oldest queued submission was made */
-    double subq_last;           /* when the latest one was made */
-    atomic_int subq_n;          /* subq_len, readable without subq_mu */
+    rayc__subq *subq;           /* rank 0's submission queue (submitq.c) */
+    rayc__fnopts *fn_defaults;  /* per registry index (api.c) */
     /* rank 0: bumped (under rt->mu) whenever an object of the control service completes, so
      * that a get can poll for its objects without the lock (api_get.c) */
     atomic_uint done_gen;
@@ -222,6 +220,9 @@ static inline void rayc__cpu_relax(void)
 #endif
 }
 
+/* ---- api.c ---- */
+int rayc__fn_defaults_init(rayc__runtime *rt); /* rt->fn_defaults (freed by free_runtime) */
+
 /* ---- signals.c ---- */
 void rayc__signals_install(void);
 void rayc__signals_restore(void);
@@ -238,15 +239,11 @@ void rayc__progress_wake(rayc__runtime *rt);
 rayc__wbuf *rayc__msg_begin(rayc__runtime *rt, int dest, uint8_t type, size_t *start);
 void rayc__msg_end(rayc__runtime *rt, int dest, size_t start);
 
-/* ---- submitq.c (rank 0) ---- */
-void rayc__submitq_init(rayc__runtime *rt);
+/* ---- submitq.c (rank 0; rayc__submitq_push is in gcs_int.h) ---- */
+int rayc__submitq_init(rayc__runtime *rt); /* 0, or -1 when out of memory */
 void rayc__submitq_destroy(rayc__runtime *rt);
-/* Queue task t (built outside rt->mu; ownership passes). Returns 2 when the caller must
- * enter the queue now (rayc__lock + unlock), 1 when it should if the lock is free
- * (rayc__trylock), 0 when a later lock holder will, -1 when out of memory (t is still the
- * caller's). */
-int rayc__submitq_push(rayc__runtime *rt, struct gtask *t, const rayc__resvec *demand,
-                       int strategy, int32_t affinity, int soft);
+/* 1 when a queued submission waits to be entered (caller holds rt->mu). */
+int rayc__submitq_pending(const rayc__runtime *rt);
 /* Enter every queued submission into the control service (caller holds rt->mu). */
 void rayc__submitq_flush(rayc__runtime *rt);
 
@@ -261,7 +258,7 @@ static inline void rayc__lock_entered(rayc__runtime *rt) /* just took rt->mu: en
 {
     if (atomic_load_explicit(&rt->doneq, memory_order_acquire))
         rayc__raylet_drain_done(rt);
-    if (atomic_load_explicit(&rt->subq_n, memory_order_acquire))
+    if (rayc__submitq_pending(rt))
         rayc__submitq_flush(rt);
 }
 

@@ -288,6 +288,7 @@ static void free_runtime(rayc__runtime *rt)
         rayc__wbuf_free(&rt->out[d]);
     free(rt->out);
     free(rt->nodes);
+    free(rt->fn_defaults);
     pthread_mutex_destroy(&rt->mu);
     free(rt);
     rayc__vpool_drain(); /* small value blocks the exited threads left */
@@ -431,6 +432,8 @@ static int start_modules(rayc__runtime *rt, const rayc_config *cfg)
         rc = rayc__xfer_create(rt);
     if (!rc)
         rc = rayc__client_create(rt);
+    if (!rc)
+        rc = rayc__fn_defaults_init(rt);
     if (!rc && rt->rank == 0)
         rc = rayc__gcs_create(rt);
     atomic_store(&rt->state, RAYC__ST_RUNNING);
@@ -471,7 +474,11 @@ int rayc_init(int *argc, char ***argv, const rayc_config *cfg)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
     pthread_mutex_init(&rt->mu, &ma);
     pthread_mutexattr_destroy(&ma);
-    rayc__submitq_init(rt);
+    if (rayc__submitq_init(rt) != 0) {
+        pthread_mutex_destroy(&rt->mu);
+        free(rt);
+        return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
+    }
     atomic_init(&rt->next_seq, 1);
     atomic_init(&rt->done_gen, 0);
     atomic_init(&rt->doneq, NULL);

@@ -1,6 +1,8 @@
 /* t_fastpath.c: the driver's short round trips (submit, get, release of tasks that end within
  * microseconds): values and failures seen by a get that polls, gets that outlast the poll,
- * timeouts shorter and longer than the poll, several driver threads at once, and tasks whose
+ * timeouts shorter and longer than the poll, several driver threads at once (one task at a
+ * time, and bursts each thread reads back at once through the shared submission queue), and
+ * tasks whose
  * completion cannot take the short path (many returns, refs made inside the task); bursts of
  * tasks that workers run in batches (values, failures inside a batch, states, and a batched
  * task that blocks on a task queued behind it in its own batch). */
@@ -264,6 +266,47 @@ static void test_threads(void)
     }
 }
 
+/* Rank 0 threads submitting at once share the submission queue: each reads its burst back at
+ * once, so a burst queued behind another thread's half-written submission must be entered
+ * when the reader takes the lock, not left behind. */
+static void *burst_thread(void *arg)
+{
+    int64_t k = (int64_t)(intptr_t)arg * 1000000;
+    intptr_t bad = 0;
+    for (int i = 0; i < 400; i++) {
+        rayc_ref r[8];
+        int64_t v[8];
+        int n = 0;
+        for (int j = 0; j < 8; j++)
+            n += rayc_submit(&r[j], add, RAYC_ARGS(rayc_i64(i), rayc_i64(k + j))) == 0;
+        if (n != 8) {
+            bad++;
+            continue;
+        }
+        if (rayc_get_i64(r, 8, v, 30.0) != 0) {
+            bad++;
+        } else {
+            for (int j = 0; j < 8; j++)
+                bad += v[j] != i + k + j;
+        }
+        bad += rayc_release(r, 8) != 0;
+    }
+    return (void *)bad;
+}
+
+static void test_thread_bursts(void)
+{
+    enum { T = 4 };
+    pthread_t th[T];
+    for (intptr_t k = 0; k < T; k++)
+        MT_CHECK(pthread_create(&th[k], NULL, burst_thread, (void *)(k + 1)) == 0);
+    for (int k = 0; k < T; k++) {
+        void *bad = NULL;
+        pthread_join(th[k], &bad);
+        MT_CHECK(bad == NULL);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (rayc_init(&argc, &argv, NULL) != 0) {
@@ -275,6 +318,7 @@ int main(int argc, char **argv)
     test_failures();
     test_long_completions();
     test_threads();
+    test_thread_bursts();
     test_batches();
     test_batch_blocks();
     return mt_finish();

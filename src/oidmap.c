@@ -57,12 +57,17 @@ void rayc__oidmap_free(rayc__oidmap *m)
 enum { FOUND, EMPTY, TOO_FAR };
 
 /* Probe for key (hash h): FOUND with *at its slot, EMPTY with *at the first free slot and *dist
- * its distance from home, or TOO_FAR (absent, and no free slot within MAX_DIST). */
+ * its distance from home (at most MAX_DIST), or TOO_FAR (absent, and no free slot within
+ * MAX_DIST). */
 static int find(const rayc__oidmap *m, rayc__oid key, uint64_t h, size_t *at, size_t *dist)
 {
     size_t mask = m->cap - 1, i = (size_t)h & mask;
     uint64_t want = h >> TAG_SHIFT << TAG_SHIFT;
     for (size_t d = 0;; d++, i = (i + 1) & mask) {
+        /* No entry lies farther than the distance field counts, and a free slot there could
+         * not record the distance either. */
+        if (d > MAX_DIST && !m->plain)
+            return TOO_FAR;
         uint64_t s = m->slots[i];
         if (!s) {
             *at = i;
@@ -76,8 +81,6 @@ static int find(const rayc__oidmap *m, rayc__oid key, uint64_t h, size_t *at, si
             }
             continue;
         }
-        if (d > MAX_DIST)
-            return TOO_FAR;
         /* same tag and same home before reading the record */
         if ((s & ~ADDR_MASK) == (want | (uint64_t)d << ADDR_BITS) &&
             rayc__oid_eq(key_of(m, rec_of(m, s)), key)) {

@@ -376,8 +376,9 @@ static void put_one_run(rayc__oidmap *m, rayc__oid *keys, uint64_t mask, uint32_
     CU_ASSERT_EQUAL_FATAL(n, RUN_KEYS);
     npool = 0;
     map_init(m);
-    for (int i = 0; i < n; i++)
-        bad += put(m, keys[i], (uintptr_t)i + 1) != 0;
+    for (int i = 0; i < n; i++) /* each one findable at once: the 1024th of one home took */
+        bad += put(m, keys[i], (uintptr_t)i + 1) != 0 || /* a distance the slot cannot hold */
+               get(m, keys[i]) != (uintptr_t)i + 1;
     CU_ASSERT_EQUAL(m->count, (size_t)RUN_KEYS);
     for (int i = 0; i < n; i++)
         bad += get(m, keys[i]) != (uintptr_t)i + 1;

@@ -740,11 +740,13 @@ static void fn_record_duration(rayc__gcs *g, uint32_t fn, double dur)
     s->n++;
 }
 
-/* A DONE from rank src: the task if it is current, with its resources given back. */
-static gtask *done_task(rayc__runtime *rt, int src, rayc__oid tid, uint16_t attempt, double dur)
+/* A DONE from rank src: the task if it is current, with its resources given back. gt: the
+ * record as dispatched to this rank (rank 0's own tasks), else NULL (looked up). */
+static gtask *done_task(rayc__runtime *rt, int src, rayc__oid tid, uint16_t attempt, double dur,
+                        gtask *gt)
 {
     rayc__gcs *g = rt->gcs;
-    gtask *t = task_find(g, tid);
+    gtask *t = gt && rayc__oid_eq(gt->id, tid) ? gt : task_find(g, tid);
     if (!t || t->attempt != attempt || t->rank != src)
         return NULL; /* stale (cancelled) */
     rayc__uncharge(&g->view, src, &t->cls->demand);
@@ -771,7 +773,7 @@ static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
     uint16_t attempt = rayc__get_u16(r);
     int32_t status = rayc__get_i32(r);
     double dur = rayc__get_f64(r);
-    gtask *t = done_task(rt, src, tid, attempt, dur);
+    gtask *t = done_task(rt, src, tid, attempt, dur, NULL);
     if (t && status != 0) {
         char msg[1024];
         rayc__get_str(r, msg, sizeof msg);
@@ -808,9 +810,9 @@ static void handle_done(rayc__runtime *rt, int src, rayc__rbuf *r)
 }
 
 void rayc__gcs_done_local(rayc__runtime *rt, rayc__oid tid, uint16_t attempt, double dur,
-                          uint16_t nret, const rayc__ret *rets)
+                          uint16_t nret, const rayc__ret *rets, gtask *gt)
 {
-    gtask *t = done_task(rt, 0, tid, attempt, dur);
+    gtask *t = done_task(rt, 0, tid, attempt, dur, gt);
     gobj *ret1 = t ? t->ret1 : NULL;
     if (t)
         done_ok(rt, 0, t, dur);

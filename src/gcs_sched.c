@@ -104,11 +104,12 @@ static void encode_task(rayc__runtime *rt, rayc__wbuf *b, const gtask *t)
 }
 
 /* Build the raylet's view of t without encoding (dispatch to rank 0's own raylet). */
-static rayc__rtask *local_task(rayc__runtime *rt, const gtask *t)
+static rayc__rtask *local_task(rayc__runtime *rt, gtask *t)
 {
     rayc__rtask *rt_task = rayc__rtask_new(rt->raylet, t->nargs);
     if (!rt_task)
         return NULL;
+    rt_task->gt = t; /* lives until this attempt's DONE or RETURNED (gcs.c) */
     rt_task->id = t->id;
     rt_task->fn = t->fn;
     rt_task->num_returns = t->num_returns;

@@ -46,6 +46,7 @@ void rayc__oidmap_init(rayc__oidmap *m, size_t key_off)
     m->cap = m->count = 0;
     m->key_off = key_off;
     m->plain = 0;
+    m->hint = 0;
 }
 
 void rayc__oidmap_free(rayc__oidmap *m)
@@ -90,11 +91,12 @@ static int find(const rayc__oidmap *m, rayc__oid key, uint64_t h, size_t *at, si
     }
 }
 
-void *rayc__oidmap_get(const rayc__oidmap *m, rayc__oid key)
+void *rayc__oidmap_get(rayc__oidmap *m, rayc__oid key)
 {
     size_t at, dist;
     if (!m->cap || !key.seq || find(m, key, rayc__oid_hash(key), &at, &dist) != FOUND)
         return NULL;
+    m->hint = at;
     return rec_of(m, m->slots[at]);
 }
 
@@ -178,9 +180,15 @@ int rayc__oidmap_put(rayc__oidmap *m, void *rec)
 
 void *rayc__oidmap_del(rayc__oidmap *m, rayc__oid key)
 {
-    size_t at, dist;
-    if (!m->cap || !key.seq || find(m, key, rayc__oid_hash(key), &at, &dist) != FOUND)
+    size_t at = m->hint, dist;
+    if (!m->cap || !key.seq)
         return NULL;
+    /* The record found last is often the one deleted next (look up, then drop). */
+    uint64_t hs = at < m->cap ? m->slots[at] : 0;
+    if (!hs || !rayc__oid_eq(key_of(m, rec_of(m, hs)), key)) {
+        if (find(m, key, rayc__oid_hash(key), &at, &dist) != FOUND)
+            return NULL;
+    }
     void *rec = rec_of(m, m->slots[at]);
     m->count--;
     /* Backward shift: an entry later in the run moves into the hole when its home is at or

@@ -22,6 +22,7 @@ typedef struct rayc__oidmap {
     size_t cap, count;
     size_t key_off;  /* where a record keeps its key */
     int plain;       /* slots hold bare addresses (an address above 48 bits was seen) */
+    size_t hint;     /* slot of the latest record found: a delete of it needs no probe */
 } rayc__oidmap;
 
 /* An empty map of records whose rayc__oid key is at byte offset key_off (offsetof). */
@@ -29,7 +30,7 @@ void rayc__oidmap_init(rayc__oidmap *m, size_t key_off);
 /* Releases the slots (not the records); the map is then empty and usable again. */
 void rayc__oidmap_free(rayc__oidmap *m);
 /* The record with this key, or NULL. */
-void *rayc__oidmap_get(const rayc__oidmap *m, rayc__oid key);
+void *rayc__oidmap_get(rayc__oidmap *m, rayc__oid key);
 /* Index rec under the key it holds (not null), replacing a record with the same key. 0, or -1
  * when out of memory (the map is then unchanged). */
 int rayc__oidmap_put(rayc__oidmap *m, void *rec);

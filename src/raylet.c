@@ -714,7 +714,7 @@ void rayc__raylet_drain_done(rayc__runtime *rt)
             rets[i].hdr = t->ret[i]->h;
             t->ret[i] = NULL;
         }
-        rayc__gcs_done_local(rt, t->id, t->attempt, t->dur, t->num_returns, rets);
+        rayc__gcs_done_local(rt, t->id, t->attempt, t->dur, t->num_returns, rets, t->gt);
         rayc__rtask_free(rt->raylet, t);
     }
     if (ray->draining && ray->nrunning == 0)

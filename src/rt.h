@@ -90,6 +90,8 @@ typedef struct rayc__rarg {
 /* A task handed to a raylet (decoded from RAYC__M_TASK, or built directly on rank 0). */
 typedef struct rayc__rtask {
     struct rayc__rtask *next;
+    struct gtask *gt;      /* rank 0's own tasks: the control service's record, which lives
+                            * until this attempt's DONE or RETURNED is entered */
     rayc__oid id;
     uint32_t fn;
     uint16_t num_returns;
@@ -311,9 +313,10 @@ typedef struct rayc__ret {
     int64_t off;
     rayc__vhdr hdr;
 } rayc__ret;
-/* Rank 0's own task tid ended well with nret returns (their values are taken over). */
+/* Rank 0's own task tid ended well with nret returns (their values are taken over); gt is
+ * its record (rayc__rtask.gt: no lookup), or NULL. */
 void rayc__gcs_done_local(rayc__runtime *rt, rayc__oid tid, uint16_t attempt, double dur,
-                          uint16_t nret, const rayc__ret *rets);
+                          uint16_t nret, const rayc__ret *rets, struct gtask *gt);
 int rayc__gcs_get_local(rayc__runtime *rt, rayc__op *op);
 void rayc__gcs_cancel_local(rayc__runtime *rt, rayc__op *op);
 int rayc__gcs_task_state(rayc__runtime *rt, rayc__oid id, rayc_task_state *out);

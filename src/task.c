@@ -164,7 +164,8 @@ static void done_local(rayc__runtime *rt, struct rayc_task *ctx, double dur)
     }
     for (uint32_t i = 0; i < n; i++)
         publish_return(rt, ctx, i, &rets[i]);
-    rayc__gcs_done_local(rt, ctx->task->id, ctx->task->attempt, dur, (uint16_t)n, rets);
+    rayc__gcs_done_local(rt, ctx->task->id, ctx->task->attempt, dur, (uint16_t)n, rets,
+                         ctx->task->gt);
     if (rets != few)
         free(rets);
 }

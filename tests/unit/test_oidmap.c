@@ -56,7 +56,7 @@ static int put(rayc__oidmap *m, rayc__oid k, uintptr_t v)
     return rayc__oidmap_put(m, r);
 }
 
-static uintptr_t get(const rayc__oidmap *m, rayc__oid k)
+static uintptr_t get(rayc__oidmap *m, rayc__oid k)
 {
     rec *r = rayc__oidmap_get(m, k);
     return r ? r->val : 0;
@@ -110,6 +110,35 @@ static int broken_invariants(const rayc__oidmap *m)
         }
     }
     return bad + (used != m->count);
+}
+
+/* A delete right after a lookup of the same key starts at the slot found; after a lookup of
+ * another key, a resize, or a delete that shifted entries, that slot holds something else and
+ * the delete probes as usual. */
+static void test_delete_after_lookup(void)
+{
+    npool = 0;
+    rayc__oidmap m;
+    map_init(&m);
+    int bad = 0;
+    for (uint64_t k = 1; k <= 40; k++)
+        bad += put(&m, oid(k, 0, 1), (uintptr_t)k) != 0;
+    bad += get(&m, oid(7, 0, 1)) != 7;
+    bad += del(&m, oid(7, 0, 1)) != 7; /* the slot just found */
+    bad += get(&m, oid(8, 0, 1)) != 8;
+    bad += del(&m, oid(9, 0, 1)) != 9; /* another key than the one found */
+    bad += get(&m, oid(8, 0, 1)) != 8 || get(&m, oid(9, 0, 1)) != 0;
+    bad += get(&m, oid(10, 0, 1)) != 10;
+    for (uint64_t k = 41; k <= 200; k++) /* grows: every slot moves */
+        bad += put(&m, oid(k, 0, 1), (uintptr_t)k) != 0;
+    bad += del(&m, oid(11, 0, 1)) != 11 || get(&m, oid(10, 0, 1)) != 10;
+    bad += del(&m, oid(10, 0, 1)) != 10 || del(&m, oid(10, 0, 1)) != 0;
+    for (uint64_t k = 1; k <= 200; k++)
+        bad += get(&m, oid(k, 0, 1)) != (k >= 7 && k <= 11 && k != 8 ? 0 : (uintptr_t)k);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(m.count, 196);
+    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
+    rayc__oidmap_free(&m);
 }
 
 static void test_put_get_del_replace(void)
@@ -549,6 +578,7 @@ int main(void)
 {
     static const unit_test tests[] = {
         {"put, get, del, replace", test_put_get_del_replace},
+        {"delete after a lookup", test_delete_after_lookup},
         {"null key", test_null_key},
         {"growth", test_growth},
         {"iteration visits each key once", test_iteration},

@@ -151,7 +151,8 @@ typedef struct greq {
     int src;           /* requesting rank for remote */
     uint64_t req_id;
     int mode, n, num_returns;
-    rayc__oid *ids;
+    gobj **objs;       /* the objects named, each holding a reference for the request (from
+                        * req_start on: no lookups afterwards) */
     uint8_t *done;     /* per index */
     int *order;        /* completion order (WAIT) */
     int ndone, nfailed;

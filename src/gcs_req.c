@@ -39,7 +39,7 @@ static void req_unlink(rayc__gcs *g, greq *r)
 
 static void req_free(greq *r)
 {
-    free(r->ids);
+    free(r->objs);
     free(r->done);
     free(r->order);
     free(r);
@@ -73,7 +73,7 @@ static void fill_local_get(rayc__runtime *rt, greq *r, int timed_out)
     rayc__op *op = r->op;
     op->status = timed_out ? RAYC_ETIMEDOUT : 0;
     for (int i = 0; i < r->n && !timed_out; i++) {
-        gobj *o = rayc__gobj_find(rt->gcs, r->ids[i]);
+        gobj *o = r->objs[i];
         rayc__result *res = &op->res[i];
         if (!o || !o->handle) {
             res->status = RAYC_ERELEASED;
@@ -108,7 +108,7 @@ static void encode_get_reply(rayc__runtime *rt, greq *r, int timed_out)
     } else {
         rayc__put_u32(b, timed_out ? 0 : (uint32_t)r->n);
         for (int i = 0; i < r->n && !timed_out; i++) {
-            gobj *o = rayc__gobj_find(rt->gcs, r->ids[i]);
+            gobj *o = r->objs[i];
             if (!o || !o->handle) {
                 rayc__put_i32(b, RAYC_ERELEASED);
                 rayc__put_str(b, "ref was released while the get waited");
@@ -140,7 +140,7 @@ static void req_finish(rayc__runtime *rt, greq *r, int timed_out)
     for (int i = 0; i < r->n && r->waiting; i++) {
         if (r->done[i])
             continue;
-        gobj *o = rayc__gobj_find(g, r->ids[i]);
+        gobj *o = r->objs[i];
         for (gwait **pp = o ? &o->waiters : NULL; pp && *pp;) {
             if ((*pp)->who == r) {
                 gwait *w = *pp;
@@ -166,6 +166,8 @@ static void req_finish(rayc__runtime *rt, greq *r, int timed_out)
     } else {
         encode_get_reply(rt, r, timed_out);
     }
+    for (int i = 0; i < r->n; i++) /* the request's references (may free released ones) */
+        rayc__gobj_unref(rt, r->objs[i]);
     req_free(r);
 }
 
@@ -183,30 +185,28 @@ void rayc__gcs_finish_completed(rayc__runtime *rt)
  * did not complete r (a wait for one of many refs, some ready, registers nothing: a loop of
  * such waits stays linear). Returns 0 or RAYC_ERELEASED when a ref is unknown (then r is not
  * linked and the caller frees it). */
-static int req_start(rayc__runtime *rt, greq *r, int *bad_index)
+static int req_start(rayc__runtime *rt, greq *r, const rayc__oid *ids, int *bad_index)
 {
     rayc__gcs *g = rt->gcs;
-    gobj *few[64];
-    gobj **objs = r->n <= 64 ? few : malloc((size_t)r->n * sizeof *objs);
+    gobj **objs = r->objs;
     for (int i = 0; i < r->n; i++) {
-        gobj *o = rayc__gobj_find(g, r->ids[i]);
+        gobj *o = rayc__gobj_find(g, ids[i]);
         if (!o || !o->handle) {
             *bad_index = i;
-            if (objs != few)
-                free(objs);
             return RAYC_ERELEASED;
         }
-        if (objs)
-            objs[i] = o;
+        objs[i] = o;
     }
+    for (int i = 0; i < r->n; i++) /* held until the request ends: no more lookups */
+        objs[i]->refs++;
     req_link(g, r);
     for (int i = 0; i < r->n; i++) {
-        gobj *o = objs ? objs[i] : rayc__gobj_find(g, r->ids[i]);
+        gobj *o = objs[i];
         if (o->state != RAYC__OBJ_PENDING)
             rayc__req_obj_done(rt, r, (uint32_t)i, o);
     }
     for (int i = 0; i < r->n && !r->complete; i++) {
-        gobj *o = objs ? objs[i] : rayc__gobj_find(g, r->ids[i]);
+        gobj *o = objs[i];
         if (o->state != RAYC__OBJ_PENDING)
             continue;
         gwait *w = rayc__gwait_new(g);
@@ -219,8 +219,6 @@ static int req_start(rayc__runtime *rt, greq *r, int *bad_index)
         o->waiters = w;
         r->waiting = 1;
     }
-    if (objs != few)
-        free(objs);
     rayc__gcs_finish_completed(rt);
     return 0;
 }
@@ -233,10 +231,10 @@ static greq *req_new(int mode, int n, int num_returns)
     r->mode = mode;
     r->n = n;
     r->num_returns = num_returns;
-    r->ids = malloc((size_t)(n ? n : 1) * sizeof *r->ids);
+    r->objs = malloc((size_t)(n ? n : 1) * sizeof *r->objs);
     r->done = calloc((size_t)(n ? n : 1), 1);
     r->order = malloc((size_t)(n ? n : 1) * sizeof *r->order);
-    if (!r->ids || !r->done || !r->order) {
+    if (!r->objs || !r->done || !r->order) {
         req_free(r);
         return NULL;
     }
@@ -248,12 +246,11 @@ int rayc__gcs_get_local(rayc__runtime *rt, rayc__op *op)
     greq *r = req_new(op->mode, op->n, op->num_returns);
     if (!r)
         return rayc__fail(RAYC_ENOMEM, "out of memory");
-    memcpy(r->ids, op->ids, (size_t)op->n * sizeof *r->ids);
     r->op = op;
     r->src = rt->rank;
     op->gcs_req = r;
     int bad = -1;
-    if (req_start(rt, r, &bad) != 0) {
+    if (req_start(rt, r, op->ids, &bad) != 0) {
         op->gcs_req = NULL;
         req_free(r);
         return rayc__fail(RAYC_ERELEASED, "ref %d was released or never existed", bad);
@@ -276,14 +273,19 @@ void rayc__gcs_remote_get(rayc__runtime *rt, int src, rayc__rbuf *rec)
     if (rec->err || n > rec->len / 16 + 1 || mode > RAYC__OP_WAIT)
         return;
     greq *r = req_new(mode, (int)n, num_returns);
-    if (!r)
+    rayc__oid *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
+    if (!r || !ids) {
+        if (r)
+            req_free(r);
+        free(ids);
         return;
+    }
     for (uint32_t i = 0; i < n; i++)
-        r->ids[i] = rayc__get_oid(rec);
+        ids[i] = rayc__get_oid(rec);
     r->src = src;
     r->req_id = req_id;
     int bad = -1;
-    if (rec->err || req_start(rt, r, &bad) != 0) {
+    if (rec->err || req_start(rt, r, ids, &bad) != 0) {
         size_t at;
         rayc__wbuf *b = rayc__msg_begin(rt, src, RAYC__M_GET_REPLY, &at);
         rayc__put_u64(b, req_id);
@@ -292,6 +294,7 @@ void rayc__gcs_remote_get(rayc__runtime *rt, int src, rayc__rbuf *rec)
         rayc__msg_end(rt, src, at);
         req_free(r);
     }
+    free(ids);
 }
 
 void rayc__gcs_remote_cancel(rayc__runtime *rt, int src, uint64_t req_id)

@@ -1,5 +1,7 @@
 /* t_basic.c: submit/get, put, multiple returns, refs as arguments, wait in completion order,
- * get with a timeout, task failure and its propagation, and bad input on every call. */
+ * get with a timeout, task failure and its propagation, a ref released by another thread
+ * while a get waits for it, and bad input on every call. */
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -305,6 +307,39 @@ static void test_list_live_order(void)
     free(all);
 }
 
+/* Another driver thread releases a ref while a get waits for it: the get ends when the task
+ * does, with RAYC_ERELEASED for that ref, and the other values come back. */
+static rayc_ref waited[3];
+
+static void *release_later(void *arg)
+{
+    (void)arg;
+    usleep(30000);
+    return (void *)(intptr_t)rayc_release(&waited[1], 1);
+}
+
+static void test_release_while_get_waits(void)
+{
+    MT_OK(rayc_submit(&waited[0], add, RAYC_ARGS(rayc_i64(1), rayc_i64(2))));
+    MT_OK(rayc_submit(&waited[1], sleep_ms, RAYC_ARGS(rayc_i64(200))));
+    MT_OK(rayc_put(&waited[2], rayc_i64(7)));
+    pthread_t th;
+    MT_CHECK(pthread_create(&th, NULL, release_later, NULL) == 0);
+    rayc_value *v[3] = {NULL, NULL, NULL};
+    MT_CHECK(rayc_get(waited, 3, v, 30.0) == RAYC_ERELEASED);
+    MT_CHECK(strstr(rayc_last_error(), "released") != NULL);
+    for (int i = 0; i < 3; i++)
+        MT_CHECK(v[i] == NULL); /* a failed get hands out nothing */
+    void *rc = NULL;
+    pthread_join(th, &rc);
+    MT_CHECK(rc == NULL); /* the release itself succeeded */
+    int64_t x[2] = {0, 0};
+    rayc_ref keep[2] = {waited[0], waited[2]};
+    MT_OK(rayc_get_i64(keep, 2, x, 30.0));
+    MT_CHECK(x[0] == 3 && x[1] == 7);
+    MT_OK(rayc_release(keep, 2));
+}
+
 int main(int argc, char **argv)
 {
     if (rayc_init(&argc, &argv, NULL) != 0) {
@@ -319,5 +354,6 @@ int main(int argc, char **argv)
     test_bad_input();
     test_cluster_view();
     test_list_live_order();
+    test_release_while_get_waits();
     return mt_finish();
 }

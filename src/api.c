@@ -193,6 +193,28 @@ static void encode_spec(rayc__wbuf *b, rayc__oid id, const rayc__fn_entry *e,
 
 /* Rank 0's submission as the control service's task record (no encoding); NULL when out of
  * memory. Small by-value arguments are copied; large ones were put as big (NULL: none). */
+/* The control service's view of the arguments: refs (and large values put as big, NULL:
+ * none) by id, small values copied. 0, or -1 when out of memory (no copy is left). */
+static int fill_args(garg *a, const rayc_arg *args, int nargs, const rayc__oid *big)
+{
+    for (int i = 0; i < nargs; i++) {
+        if (args[i].kind == RAYC_ARG_REF || (big && !rayc__oid_is_null(big[i]))) {
+            a[i].id = args[i].kind == RAYC_ARG_REF ? rayc__oid_of_ref(args[i].ref) : big[i];
+            continue;
+        }
+        rayc__vhdr h;
+        rayc__arg_check(&args[i], &h);
+        if (!(a[i].val = rayc__value_new(&h, rayc__arg_data(&args[i])))) {
+            while (i-- > 0) {
+                rayc__value_unref(a[i].val);
+                a[i].val = NULL;
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static gtask *direct_task(rayc__gcs *g, rayc__oid id, const rayc__fn_entry *e, const eff_opts *eo,
                           const rayc_arg *args, int nargs, const rayc__oid *big)
 {
@@ -203,17 +225,9 @@ static gtask *direct_task(rayc__gcs *g, rayc__oid id, const rayc__fn_entry *e, c
     t->fn = (uint32_t)e->index;
     t->num_returns = (uint16_t)eo->o.num_returns;
     t->max_retries = (uint16_t)eo->o.max_retries;
-    for (int i = 0; i < nargs; i++) {
-        if (args[i].kind == RAYC_ARG_REF || (big && !rayc__oid_is_null(big[i]))) {
-            t->args[i].id = args[i].kind == RAYC_ARG_REF ? rayc__oid_of_ref(args[i].ref) : big[i];
-            continue;
-        }
-        rayc__vhdr h;
-        rayc__arg_check(&args[i], &h);
-        if (!(t->args[i].val = rayc__value_new(&h, rayc__arg_data(&args[i])))) {
-            rayc__gtask_free(g, t);
-            return NULL;
-        }
+    if (fill_args(t->args, args, nargs, big) != 0) {
+        rayc__gtask_free(g, t);
+        return NULL;
     }
     return t;
 }
@@ -323,16 +337,10 @@ static int make_spec(rayc__runtime *rt, rayc__subspec *s, rayc__oid id, const ra
     garg *a = s->args;
     if (nargs > RAYC__SUBQ_ARGS && !(a = s->xargs = calloc((size_t)nargs, sizeof *a)))
         goto fail;
-    for (int i = 0; i < nargs; i++) {
-        rayc__vhdr h;
-        rayc__arg_check(&args[i], &h);
-        if (!(a[i].val = rayc__value_new(&h, rayc__arg_data(&args[i])))) {
-            while (i-- > 0)
-                rayc__value_unref(a[i].val);
-            if (nargs > RAYC__SUBQ_ARGS)
-                free(a);
-            goto fail;
-        }
+    if (fill_args(a, args, nargs, NULL) != 0) {
+        if (nargs > RAYC__SUBQ_ARGS)
+            free(a);
+        goto fail;
     }
     s->nargs = (uint32_t)nargs;
     return 0;

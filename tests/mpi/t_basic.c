@@ -1,4 +1,5 @@
-/* t_basic.c: submit/get, put, multiple returns, refs as arguments, wait in completion order,
+/* t_basic.c: submit/get (also of many small arguments, with and without per-call options),
+ * put, multiple returns, refs as arguments, wait in completion order,
  * get with a timeout, task failure and its propagation, a ref released by another thread
  * while a get waits for it, and bad input on every call. */
 #include <pthread.h>
@@ -48,6 +49,19 @@ static int sum_array(rayc_task *t)
 }
 RAYC_REMOTE(sum_array);
 
+/* Five arguments of three kinds (more than a queued submission keeps in its slot). */
+static int mix5(rayc_task *t)
+{
+    int64_t s = rayc_arg_i64(t, 0) + rayc_arg_i64(t, 1) + rayc_arg_i64(t, 4);
+    s += (int64_t)rayc_arg_f64(t, 2);
+    const rayc_value *b;
+    if (rayc_task_arg(t, 3, &b) != 0)
+        return rayc_task_fail(t, "no argument 3");
+    s += (int64_t)rayc_value_nbytes(b);
+    return rayc_return_i64(t, 0, s);
+}
+RAYC_REMOTE(mix5);
+
 static int noret(rayc_task *t)
 {
     (void)t;
@@ -70,6 +84,23 @@ static void test_submit_get(void)
     int ok = 1;
     for (int i = 0; i < 20; i++)
         ok &= v[i] == i + 100;
+    MT_CHECK(ok);
+    MT_OK(rayc_release(r, 20));
+    /* Many small arguments, with the function's options and with per-call ones. */
+    rayc_opts o = RAYC_OPTS_INHERIT;
+    o.num_cpus = 0.5;
+    for (int i = 0; i < 20; i++) {
+        rayc_arg a[5] = {rayc_i64(i), rayc_i64(1000), rayc_f64(0.5 + i), rayc_str("abcd"),
+                         rayc_i64(-i)};
+        if (i % 2)
+            MT_OK(rayc_submit_ex(&r[i], 1, mix5, a, 5, &o));
+        else
+            MT_OK(rayc_submit(&r[i], mix5, a, 5));
+    }
+    MT_OK(rayc_get_i64(r, 20, v, 30.0));
+    ok = 1;
+    for (int i = 0; i < 20; i++)
+        ok &= v[i] == 1000 + i + 4; /* i + 1000 + (int)(0.5 + i) + 4 - i */
     MT_CHECK(ok);
     MT_OK(rayc_release(r, 20));
 }

@@ -569,6 +569,7 @@ static void run_batch(rayc__runtime *rt, rayc__rtask **task, int n)
     wbatch b = {task, n, 0};
     cur_batch = &b;
     pthread_mutex_unlock(&rt->mu);
+    t = rayc__now(); /* run times leave the unlock out (a futex wake-up under contention) */
 
     for (int i = 0; i < b.n; i++) { /* b.n drops if a task hands the rest back */
         b.next = i + 1;
@@ -749,6 +750,8 @@ static int run_task(rayc__runtime *rt, rayc__rtask *t, int may_queue)
     ray->last_start = t0;
     running_add(ray, t, t0); /* reported as RUNNING by rayc__raylet_tick if it lasts */
     pthread_mutex_unlock(&rt->mu);
+    t0 = rayc__now(); /* the run time leaves the unlock out (a futex wake-up under
+                       * contention), as the placement rules for microsecond functions read it */
 
     int rc = t->fetch_error ? RAYC_EIO : rayc__task_call(&ctx);
     double dur = rayc__now() - t0;

@@ -1,4 +1,13 @@
-/* oidmap.c: the intrusive id index (see oidmap.h for the slot format). */
+/* oidmap.c: the intrusive id index (see oidmap.h for the slot format).
+ *
+ * Linear probing in Robin Hood order: along a run of occupied slots, entries sit in the order
+ * of their home slots, so an entry's distance from home is at most one more than its
+ * predecessor's. A lookup stops at the first entry closer to its home than the key would be
+ * (the key would have been placed before it); an insert shifts the rest of the run one slot
+ * on to make room where the key belongs; a delete shifts the run back until an entry that is
+ * at its home. A run of entries at home (a sequential map's burst of ids) then costs one slot
+ * per lookup, insert and delete, where plain linear probing scans to the end of the run to
+ * delete. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -10,7 +19,10 @@
 #define ADDR_MASK ((UINT64_C(1) << ADDR_BITS) - 1)
 #define DIST_BITS 10
 #define MAX_DIST ((UINT64_C(1) << DIST_BITS) - 1)
+#define DIST_ONE (UINT64_C(1) << ADDR_BITS)
 #define TAG_SHIFT (ADDR_BITS + DIST_BITS) /* the hash's top 6 bits */
+
+#define SEQ_RUN_MAX 16 /* a sequential map whose put lands farther than this scatters */
 
 static rayc__oid key_of(const rayc__oidmap *m, const void *rec)
 {
@@ -32,12 +44,23 @@ static uint64_t encode(const rayc__oidmap *m, const void *rec, uint64_t h, size_
     return a | (uint64_t)dist << ADDR_BITS | (h >> TAG_SHIFT) << TAG_SHIFT;
 }
 
+/* The hash of key k in m: the tag bits (and in an ordinary map all others) from
+ * rayc__oid_hash; in a sequential map the rest is the id's place in its rank's sequence. */
+static uint64_t hash_of(const rayc__oidmap *m, rayc__oid k)
+{
+    uint64_t h = rayc__oid_hash(k);
+    if (!m->sequential)
+        return h;
+    uint64_t lin = k.seq + (k.idx ? k.idx - 1 : 0);
+    return (h >> TAG_SHIFT << TAG_SHIFT) | (lin & ((UINT64_C(1) << TAG_SHIFT) - 1));
+}
+
 /* Distance of the entry in slot j from its home slot. */
 static size_t dist_of(const rayc__oidmap *m, uint64_t s, size_t j)
 {
     if (!m->plain)
         return (size_t)(s >> ADDR_BITS & MAX_DIST);
-    return (j - (size_t)rayc__oid_hash(key_of(m, rec_of(m, s)))) & (m->cap - 1);
+    return (j - (size_t)hash_of(m, key_of(m, rec_of(m, s)))) & (m->cap - 1);
 }
 
 void rayc__oidmap_init(rayc__oidmap *m, size_t key_off)
@@ -47,57 +70,73 @@ void rayc__oidmap_init(rayc__oidmap *m, size_t key_off)
     m->key_off = key_off;
     m->plain = 0;
     m->hint = 0;
+    m->sequential = 0;
+}
+
+void rayc__oidmap_init_seq(rayc__oidmap *m, size_t key_off)
+{
+    rayc__oidmap_init(m, key_off);
+    m->sequential = 1;
 }
 
 void rayc__oidmap_free(rayc__oidmap *m)
 {
+    int sequential = m->sequential;
     free(m->slots);
     rayc__oidmap_init(m, m->key_off);
+    m->sequential = sequential;
 }
 
-enum { FOUND, EMPTY, TOO_FAR };
-
-/* Probe for key (hash h): FOUND with *at its slot, EMPTY with *at the first free slot and *dist
- * its distance from home (at most MAX_DIST), or TOO_FAR (absent, and no free slot within
- * MAX_DIST). */
-static int find(const rayc__oidmap *m, rayc__oid key, uint64_t h, size_t *at, size_t *dist)
+/* The slot of key (hash h), or -1 when absent. */
+static ptrdiff_t lookup(const rayc__oidmap *m, rayc__oid key, uint64_t h)
 {
     size_t mask = m->cap - 1, i = (size_t)h & mask;
     uint64_t want = h >> TAG_SHIFT << TAG_SHIFT;
     for (size_t d = 0;; d++, i = (i + 1) & mask) {
-        /* No entry lies farther than the distance field counts, and a free slot there could
-         * not record the distance either. */
-        if (d > MAX_DIST && !m->plain)
-            return TOO_FAR;
         uint64_t s = m->slots[i];
-        if (!s) {
-            *at = i;
-            *dist = d;
-            return EMPTY;
-        }
+        if (!s)
+            return -1;
         if (m->plain) {
-            if (rayc__oid_eq(key_of(m, rec_of(m, s)), key)) {
-                *at = i;
-                return FOUND;
-            }
+            if (dist_of(m, s, i) < d)
+                return -1;
+            if (rayc__oid_eq(key_of(m, rec_of(m, s)), key))
+                return (ptrdiff_t)i;
             continue;
         }
+        size_t sd = (size_t)(s >> ADDR_BITS & MAX_DIST);
+        if (sd < d)
+            return -1; /* closer to its home than key would be: key would sit here */
         /* same tag and same home before reading the record */
-        if ((s & ~ADDR_MASK) == (want | (uint64_t)d << ADDR_BITS) &&
-            rayc__oid_eq(key_of(m, rec_of(m, s)), key)) {
-            *at = i;
-            return FOUND;
-        }
+        if (sd == d && s >> TAG_SHIFT == want >> TAG_SHIFT &&
+            rayc__oid_eq(key_of(m, rec_of(m, s)), key))
+            return (ptrdiff_t)i;
     }
 }
 
-void *rayc__oidmap_get(rayc__oidmap *m, rayc__oid key)
+/* Place rec (an absent key, hash h) in Robin Hood order. Returns its distance from home, or
+ * -1 when it or an entry it pushes on would end farther from home than the slots record
+ * (nothing is changed then). The table has a free slot (load at most 3/4). */
+static ptrdiff_t place(rayc__oidmap *m, void *rec, uint64_t h)
 {
-    size_t at, dist;
-    if (!m->cap || !key.seq || find(m, key, rayc__oid_hash(key), &at, &dist) != FOUND)
-        return NULL;
-    m->hint = at;
-    return rec_of(m, m->slots[at]);
+    size_t mask = m->cap - 1, i = (size_t)h & mask, d = 0;
+    for (;; d++, i = (i + 1) & mask) { /* where it belongs */
+        if (d > MAX_DIST && !m->plain)
+            return -1;
+        uint64_t s = m->slots[i];
+        if (!s || dist_of(m, s, i) < d)
+            break;
+    }
+    size_t e = i; /* the free slot ending the run: the entries up to it move on by one */
+    for (; m->slots[e]; e = (e + 1) & mask)
+        if (!m->plain && dist_of(m, m->slots[e], e) >= MAX_DIST)
+            return -1;
+    for (size_t j = e; j != i;) {
+        size_t k = (j - 1) & mask;
+        m->slots[j] = m->plain ? m->slots[k] : m->slots[k] + DIST_ONE;
+        j = k;
+    }
+    m->slots[i] = encode(m, rec, h, d);
+    return (ptrdiff_t)d;
 }
 
 /* Rebuild with ncap slots (doubling further if an entry would land too far from home). */
@@ -114,12 +153,7 @@ static int resize(rayc__oidmap *m, size_t ncap)
             if (!m->slots[i])
                 continue;
             void *rec = rec_of(m, m->slots[i]);
-            uint64_t h = rayc__oid_hash(key_of(m, rec));
-            size_t at, dist;
-            if (find(&n, key_of(m, rec), h, &at, &dist) != EMPTY)
-                ok = 0;
-            else
-                n.slots[at] = encode(&n, rec, h, dist);
+            ok = place(&n, rec, hash_of(&n, key_of(m, rec))) >= 0;
         }
         if (ok)
             break;
@@ -144,6 +178,17 @@ void rayc__oidmap_make_plain(rayc__oidmap *m)
     m->plain = 1;
 }
 
+void *rayc__oidmap_get(rayc__oidmap *m, rayc__oid key)
+{
+    if (!m->cap || !key.seq)
+        return NULL;
+    ptrdiff_t at = lookup(m, key, hash_of(m, key));
+    if (at < 0)
+        return NULL;
+    m->hint = (size_t)at;
+    return rec_of(m, m->slots[at]);
+}
+
 int rayc__oidmap_put(rayc__oidmap *m, void *rec)
 {
     if (!rec)
@@ -153,58 +198,67 @@ int rayc__oidmap_put(rayc__oidmap *m, void *rec)
         return -1;
     if (!m->plain && (uint64_t)(uintptr_t)rec > ADDR_MASK)
         rayc__oidmap_make_plain(m);
-    if ((m->count + 1) * 4 > m->cap * 3 && resize(m, m->cap ? m->cap * 2 : 64) != 0)
-        return -1;
-    uint64_t h = rayc__oid_hash(key);
-    for (;;) {
-        size_t at, dist;
-        int r = find(m, key, h, &at, &dist);
-        if (r == FOUND) {
+    if (m->cap) {
+        ptrdiff_t at = lookup(m, key, hash_of(m, key));
+        if (at >= 0) { /* replace */
             m->slots[at] = m->plain ? (uint64_t)(uintptr_t)rec
                                     : (m->slots[at] & ~ADDR_MASK) | (uint64_t)(uintptr_t)rec;
             return 0;
         }
-        if (r == EMPTY) {
-            m->slots[at] = encode(m, rec, h, dist);
+    }
+    if ((m->count + 1) * 4 > m->cap * 3 && resize(m, m->cap ? m->cap * 2 : 64) != 0)
+        return -1;
+    for (;;) {
+        ptrdiff_t d = place(m, rec, hash_of(m, key));
+        if (d >= 0) {
             m->count++;
+            if (m->sequential && d > SEQ_RUN_MAX) {
+                /* ids far from sequential: scatter them, as an ordinary map does (if that
+                 * cannot get memory the map stays sequential and correct) */
+                m->sequential = 0;
+                if (resize(m, m->cap) != 0)
+                    m->sequential = 1;
+            }
             return 0;
         }
-        /* TOO_FAR: a long run; spread it out, unless the table is already sparse (hashes that
-         * agree in many bits): plain slots have no distance limit. */
-        if (m->cap >= 16 * (m->count + 1))
+        /* A run too long for the distance field: scatter a sequential map; spread an ordinary
+         * one out, unless its table is already sparse (hashes that agree in many bits):
+         * plain slots have no distance limit. */
+        if (m->sequential) {
+            m->sequential = 0;
+            if (resize(m, m->cap) != 0) {
+                m->sequential = 1;
+                return -1;
+            }
+        } else if (m->cap >= 16 * (m->count + 1)) {
             rayc__oidmap_make_plain(m);
-        else if (resize(m, m->cap * 2) != 0)
+        } else if (resize(m, m->cap * 2) != 0) {
             return -1;
+        }
     }
 }
 
 void *rayc__oidmap_del(rayc__oidmap *m, rayc__oid key)
 {
-    size_t at = m->hint, dist;
     if (!m->cap || !key.seq)
         return NULL;
     /* The record found last is often the one deleted next (look up, then drop). */
-    uint64_t hs = at < m->cap ? m->slots[at] : 0;
-    if (!hs || !rayc__oid_eq(key_of(m, rec_of(m, hs)), key)) {
-        if (find(m, key, rayc__oid_hash(key), &at, &dist) != FOUND)
-            return NULL;
-    }
+    ptrdiff_t at = (ptrdiff_t)m->hint;
+    uint64_t hs = m->hint < m->cap ? m->slots[m->hint] : 0;
+    if (!hs || !rayc__oid_eq(key_of(m, rec_of(m, hs)), key))
+        at = lookup(m, key, hash_of(m, key));
+    if (at < 0)
+        return NULL;
     void *rec = rec_of(m, m->slots[at]);
     m->count--;
-    /* Backward shift: an entry later in the run moves into the hole when its home is at or
-     * before the hole (its distance covers the gap); its distance shrinks by the gap. */
-    size_t mask = m->cap - 1, hole = at, j = at;
+    /* Backward shift: the entries after it move back by one, up to the first at its home. */
+    size_t mask = m->cap - 1, hole = (size_t)at;
     for (;;) {
-        j = (j + 1) & mask;
+        size_t j = (hole + 1) & mask;
         uint64_t s = m->slots[j];
-        if (!s)
+        if (!s || dist_of(m, s, j) == 0)
             break;
-        size_t d = dist_of(m, s, j), gap = (j - hole) & mask;
-        if (d < gap)
-            continue;
-        m->slots[hole] = m->plain ? s
-                                  : (s & ~(MAX_DIST << ADDR_BITS)) |
-                                        (uint64_t)(d - gap) << ADDR_BITS;
+        m->slots[hole] = m->plain ? s : s - DIST_ONE;
         hole = j;
     }
     m->slots[hole] = 0;

@@ -1,8 +1,10 @@
 /* test_oidmap.c: CUnit suite for src/oidmap.c (the intrusive id index): put/get/del, replace,
- * growth to load 3/4, null keys and null records, iteration, backward-shift deletion across the
- * wrap-around of the table, runs longer than the slot's distance field (the map spreads them),
- * bare-address slots, and 200k seeded random operations checked against a shadow model and the
- * slot invariants (reachable from home, the stored distance and hash tag are right). */
+ * deletes after lookups, growth to load 3/4, null keys and null records, iteration,
+ * backward-shift deletion across the wrap-around of the table, runs longer than the slot's
+ * distance field (the map spreads them), bare-address slots, sequential maps (ids in order
+ * stay at home; strides and many returns scatter), and 200k seeded random operations checked
+ * against a shadow model and the slot invariants (reachable from home, the stored distance
+ * and hash tag are right, Robin Hood order) on ordinary, bare-address and sequential maps. */
 #include "config.h"
 
 #include <CUnit/CUnit.h>
@@ -75,14 +77,25 @@ static rayc__oid slot_key(const rayc__oidmap *m, size_t i)
     return ((const rec *)(uintptr_t)ADDR(m, m->slots[i]))->id;
 }
 
-static size_t home_of(const rayc__oidmap *m, rayc__oid k)
+/* The map's hash, restated: in a sequential map an id's home is its place in its rank's
+ * sequence (a task's first return and a put share the numbering), the tag still hashed. */
+static uint64_t hash_of(const rayc__oidmap *m, rayc__oid k)
 {
-    return (size_t)rayc__oid_hash(k) & (m->cap - 1);
+    uint64_t h = rayc__oid_hash(k), tag = UINT64_C(63) << 58;
+    if (!m->sequential)
+        return h;
+    return (h & tag) | ((k.seq + (k.idx ? k.idx - 1 : 0)) & ~tag);
 }
 
-/* Number of broken invariants: count matches the occupied slots, the load is at most 3/4, and
+static size_t home_of(const rayc__oidmap *m, rayc__oid k)
+{
+    return (size_t)hash_of(m, k) & (m->cap - 1);
+}
+
+/* Number of broken invariants: count matches the occupied slots, the load is at most 3/4,
  * every entry is reachable from its home slot without crossing an empty slot (what get relies
- * on), with its distance from home and its hash tag in the slot's high bits. */
+ * on), with its distance from home and its hash tag in the slot's high bits, and entries sit
+ * in Robin Hood order (each at most one slot farther from home than the one before it). */
 static int broken_invariants(const rayc__oidmap *m)
 {
     int bad = 0;
@@ -107,6 +120,12 @@ static int broken_invariants(const rayc__oidmap *m)
         if (!m->plain) {
             bad += (m->slots[i] >> 48 & 1023) != d;
             bad += (m->slots[i] >> 58) != (rayc__oid_hash(k) >> 58);
+        }
+        /* Robin Hood order: the next entry is at most one slot farther from its home */
+        size_t j = (i + 1) & (m->cap - 1);
+        if (m->slots[j]) {
+            rayc__oid kj = slot_key(m, j);
+            bad += ((j - home_of(m, kj)) & (m->cap - 1)) > d + 1;
         }
     }
     return bad + (used != m->count);
@@ -462,13 +481,16 @@ static rayc__oid key_of(int k)
     return oid((uint64_t)(k / 8) + 1, (uint32_t)(k % 4), (uint32_t)((k / 4) % 2));
 }
 
-static void random_vs_shadow(int plain)
+static void random_vs_shadow(int plain, int sequential)
 {
     static uintptr_t shadow[KEYSPACE];
     memset(shadow, 0, sizeof shadow);
     npool = 0;
     rayc__oidmap m;
-    map_init(&m);
+    if (sequential)
+        rayc__oidmap_init_seq(&m, offsetof(rec, id));
+    else
+        map_init(&m);
     if (plain)
         rayc__oidmap_make_plain(&m);
     size_t live = 0;
@@ -519,12 +541,81 @@ static void random_vs_shadow(int plain)
 
 static void test_random_vs_shadow(void)
 {
-    random_vs_shadow(0);
+    random_vs_shadow(0, 0);
 }
 
 static void test_random_vs_shadow_plain(void)
 {
-    random_vs_shadow(1);
+    random_vs_shadow(1, 0);
+}
+
+/* The same on a sequential map: four ranks' ids in one map, two per sequence number, are not
+ * a sequence it can keep, so it scatters along the way; nothing may be lost on the switch. */
+static void test_random_vs_shadow_sequential(void)
+{
+    random_vs_shadow(0, 1);
+}
+
+/* One rank's ids in sequence (tasks with one return, puts), a sliding window of 4096 live:
+ * every id sits at its home slot, and the map stays sequential. */
+static void test_sequential_map_in_order(void)
+{
+    npool = 0;
+    rayc__oidmap m;
+    rayc__oidmap_init_seq(&m, offsetof(rec, id));
+    enum { WIN = 4096 };
+    static rayc__oid live[WIN];
+    int bad = 0;
+    for (uint64_t s = 1; s <= 200000; s++) {
+        rayc__oid k = oid(s, 5, s % 3 ? 1 : 0);
+        bad += put(&m, k, (uintptr_t)s) != 0;
+        if (s > WIN)
+            bad += del(&m, live[s % WIN]) != (uintptr_t)(s - WIN);
+        live[s % WIN] = k;
+    }
+    size_t far = 0;
+    for (size_t i = 0; i < m.cap; i++)
+        far += m.slots[i] && (m.slots[i] >> 48 & 1023) != 0;
+    for (uint64_t s = 200000 - WIN + 1; s <= 200000; s++)
+        bad += get(&m, oid(s, 5, s % 3 ? 1 : 0)) != (uintptr_t)s;
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(far, 0);
+    CU_ASSERT_EQUAL(m.sequential, 1);
+    CU_ASSERT_EQUAL(m.count, WIN);
+    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
+    rayc__oidmap_free(&m);
+}
+
+/* Ids with a stride of 1024 land on few distinct slots of a power-of-two table in sequence:
+ * the map notices the long probe and scatters them, and every one stays findable. Tasks
+ * with many returns (their returns overlap the next tasks' numbers) do the same. */
+static void test_sequential_map_scatters(void)
+{
+    int bad = 0;
+    npool = 0;
+    rayc__oidmap m;
+    rayc__oidmap_init_seq(&m, offsetof(rec, id));
+    for (uint64_t i = 0; i < 5000; i++)
+        bad += put(&m, oid(1 + 1024 * i, 0, 1), (uintptr_t)i + 1) != 0;
+    CU_ASSERT_EQUAL(m.sequential, 0);
+    for (uint64_t i = 0; i < 5000; i++)
+        bad += get(&m, oid(1 + 1024 * i, 0, 1)) != (uintptr_t)i + 1;
+    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
+    rayc__oidmap_free(&m);
+
+    npool = 0;
+    rayc__oidmap_init_seq(&m, offsetof(rec, id));
+    for (uint64_t t = 1; t <= 400; t++) /* 40 returns each */
+        for (uint32_t i = 1; i <= 40; i++)
+            bad += put(&m, oid(t, 0, i), (uintptr_t)(t * 100 + i)) != 0;
+    CU_ASSERT_EQUAL(m.sequential, 0);
+    for (uint64_t t = 1; t <= 400; t++)
+        for (uint32_t i = 1; i <= 40; i++)
+            bad += get(&m, oid(t, 0, i)) != (uintptr_t)(t * 100 + i);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(m.count, 16000);
+    CU_ASSERT_EQUAL(broken_invariants(&m), 0);
+    rayc__oidmap_free(&m);
 }
 
 /* The runtime's workload: several ranks each making ids in sequence (tasks with one or three
@@ -587,6 +678,9 @@ int main(void)
         {"a long run in a sparse table goes plain", test_run_in_sparse_table_goes_plain},
         {"200k random ops vs shadow model", test_random_vs_shadow},
         {"the same with bare-address slots", test_random_vs_shadow_plain},
+        {"the same on a sequential map", test_random_vs_shadow_sequential},
+        {"a sequential map keeps ids in order", test_sequential_map_in_order},
+        {"a sequential map scatters what is not in order", test_sequential_map_scatters},
         {"ids made in sequence probe short", test_sequential_ids_probe_short},
     };
     return UNIT_RUN("oidmap", tests);

@@ -27,9 +27,38 @@
 
 /* ---------------------------------------------------------------- objects and waiters */
 
+/* The map of the objects rank r submitted, or NULL for a rank out of range. */
+static rayc__oidmap *objs_of(rayc__gcs *g, uint32_t r)
+{
+    return r < (uint32_t)g->nobjs ? &g->objs[r] : NULL;
+}
+
 gobj *rayc__gobj_find(rayc__gcs *g, rayc__oid id)
 {
-    return rayc__oidmap_get(&g->objs, id);
+    rayc__oidmap *m = objs_of(g, id.rank);
+    return m ? rayc__oidmap_get(m, id) : NULL;
+}
+
+/* pos: the map's index in the high bits, the position within it in the low 40. */
+#define POS_BITS 40
+gobj *rayc__gcs_next_obj(rayc__gcs *g, size_t *pos)
+{
+    for (size_t k = *pos >> POS_BITS; k < (size_t)g->nobjs; k++) {
+        size_t p = *pos & (((size_t)1 << POS_BITS) - 1);
+        gobj *o = rayc__oidmap_next(&g->objs[k], &p);
+        if (o) {
+            *pos = k << POS_BITS | p;
+            return o;
+        }
+        *pos = (k + 1) << POS_BITS;
+    }
+    return NULL;
+}
+
+/* Take o's id out of its map (it is there). */
+static void obj_unindex(rayc__gcs *g, gobj *o)
+{
+    rayc__oidmap_del(objs_of(g, o->id.rank), o->id);
 }
 
 /* Record that rank loc holds o's value (header hdr, window offset off). */
@@ -47,10 +76,11 @@ static int set_where(gobj *o, int32_t loc, int64_t off, const rayc__vhdr *hdr)
 
 static gobj *gobj_new(rayc__gcs *g, rayc__oid id)
 {
-    gobj *o = rayc__slab_alloc(&g->obj_pool);
+    rayc__oidmap *m = objs_of(g, id.rank);
+    gobj *o = m ? rayc__slab_alloc(&g->obj_pool) : NULL;
     if (o)
         o->id = id;
-    if (!o || rayc__oidmap_put(&g->objs, o) != 0) {
+    if (!o || rayc__oidmap_put(m, o) != 0) {
         rayc__slab_free(&g->obj_pool, o);
         return NULL;
     }
@@ -112,7 +142,7 @@ static void send_free(rayc__runtime *rt, int r, rayc__oid id)
 static void gobj_free(rayc__runtime *rt, gobj *o)
 {
     rayc__gcs *g = rt->gcs;
-    rayc__oidmap_del(&g->objs, o->id);
+    obj_unindex(g, o);
     if (o->where) {
         send_free(rt, o->where->loc, o->id);
         for (int i = 0; i < o->where->ncopies; i++)
@@ -255,18 +285,17 @@ static int by_arrival(const void *a, const void *b, void *next_arrival)
     return x < y ? -1 : x > y;
 }
 
-/* pos walks the object map (tasks through their first return), then the table of tasks
- * without returns (offset by the object map's capacity). */
+/* pos walks the object maps (tasks through their first return), then the table of tasks
+ * without returns (as the map after the last object map). */
 gtask *rayc__gcs_next_live(rayc__gcs *g, size_t *pos)
 {
-    while (*pos < g->objs.cap) {
-        gobj *o = rayc__oidmap_next(&g->objs, pos);
-        if (o && o->producer && o->producer->ret1 == o)
+    gobj *o;
+    while ((*pos >> POS_BITS) < (size_t)g->nobjs && (o = rayc__gcs_next_obj(g, pos)))
+        if (o->producer && o->producer->ret1 == o)
             return o->producer;
-    }
-    size_t p = *pos - g->objs.cap;
+    size_t p = *pos & (((size_t)1 << POS_BITS) - 1);
     gtask *t = rayc__oidmap_next(&g->tasks, &p);
-    *pos = g->objs.cap + p;
+    *pos = (size_t)g->nobjs << POS_BITS | p;
     return t;
 }
 
@@ -562,7 +591,7 @@ static int make_returns(rayc__gcs *g, gtask *t)
         if (!o) {
             for (uint32_t j = 1; j < i; j++) {
                 rayc__oid d = {t->id.seq, t->id.rank, j};
-                rayc__slab_free(&g->obj_pool, rayc__oidmap_del(&g->objs, d));
+                rayc__slab_free(&g->obj_pool, rayc__oidmap_del(objs_of(g, d.rank), d));
             }
             return -1;
         }
@@ -651,7 +680,7 @@ int rayc__gcs_put_local(rayc__runtime *rt, rayc__oid id, rayc_value *val, int lo
         return rayc__fail(RAYC_ENOMEM, "rayc_put: out of memory");
     }
     if (!val && set_where(o, loc, off, hdr) != 0) {
-        rayc__oidmap_del(&rt->gcs->objs, id);
+        obj_unindex(rt->gcs, o);
         rayc__slab_free(&rt->gcs->obj_pool, o);
         return rayc__fail(RAYC_ENOMEM, "rayc_put: out of memory");
     }
@@ -932,7 +961,10 @@ int rayc__gcs_create(rayc__runtime *rt)
     rayc__gcs *g = calloc(1, sizeof *g);
     if (!g)
         return rayc__fail(RAYC_ENOMEM, "rayc_init: out of memory");
-    rayc__oidmap_init(&g->objs, offsetof(gobj, id));
+    g->objs = calloc((size_t)rt->size, sizeof *g->objs);
+    g->nobjs = g->objs ? rt->size : 0;
+    for (int r = 0; r < g->nobjs; r++)
+        rayc__oidmap_init_seq(&g->objs[r], offsetof(gobj, id));
     rayc__oidmap_init(&g->tasks, offsetof(gtask, id));
     g->view.nranks = rt->size;
     g->view.ranks = calloc((size_t)rt->size, sizeof *g->view.ranks);
@@ -940,7 +972,8 @@ int rayc__gcs_create(rayc__runtime *rt)
     g->arg_bytes = calloc((size_t)rt->size, sizeof *g->arg_bytes);
     g->busy = calloc((size_t)rt->size, sizeof *g->busy);
     g->stats = calloc((size_t)rt->size, sizeof *g->stats);
-    if (!g->view.ranks || !g->fnstats || !g->arg_bytes || !g->busy || !g->stats) {
+    if (!g->objs || !g->view.ranks || !g->fnstats || !g->arg_bytes || !g->busy || !g->stats) {
+        free(g->objs);
         free(g->busy);
         free(g->stats);
         free(g->view.ranks);
@@ -973,18 +1006,18 @@ void rayc__gcs_destroy(rayc__runtime *rt)
      * first) or the table of tasks without returns. */
     size_t pos = 0;
     gobj *o;
-    while ((o = rayc__oidmap_next(&g->objs, &pos)))
+    while ((o = rayc__gcs_next_obj(g, &pos)))
         if (o->producer && o->producer->ret1 != o)
             o->producer = NULL;
     pos = 0;
-    while ((o = rayc__oidmap_next(&g->objs, &pos)))
+    while ((o = rayc__gcs_next_obj(g, &pos)))
         rayc__gtask_free(g, o->producer);
     gtask *t;
     pos = 0;
     while ((t = rayc__oidmap_next(&g->tasks, &pos)))
         rayc__gtask_free(g, t);
     pos = 0;
-    while ((o = rayc__oidmap_next(&g->objs, &pos))) {
+    while ((o = rayc__gcs_next_obj(g, &pos))) {
         for (gwait *w = o->waiters, *n; w; w = n) {
             n = w->next;
             rayc__gwait_free(g, w);
@@ -996,7 +1029,9 @@ void rayc__gcs_destroy(rayc__runtime *rt)
         free(o->err);
         rayc__slab_free(&g->obj_pool, o);
     }
-    rayc__oidmap_free(&g->objs);
+    for (int r = 0; r < g->nobjs; r++)
+        rayc__oidmap_free(&g->objs[r]);
+    free(g->objs);
     rayc__oidmap_free(&g->tasks);
     rayc__gcs_free_reqs(g); /* their waiters were freed with the objects */
     for (gclass *c = g->classes, *n; c; c = n) {

@@ -169,7 +169,9 @@ typedef struct pfail {
 } pfail;
 
 struct rayc__gcs {
-    rayc__oidmap objs;
+    rayc__oidmap *objs;   /* one sequential map per submitting rank (nobjs of them): a rank
+                           * makes its ids in sequence, so a burst's sit side by side */
+    int nobjs;
     rayc__oidmap tasks;   /* tasks without returns; the others are found through their first
                            * return's producer */
     gclass *classes;
@@ -199,6 +201,9 @@ struct rayc__gcs {
 };
 
 gobj *rayc__gobj_find(rayc__gcs *g, rayc__oid id);
+/* Iterate every object: *pos starts at 0; NULL at the end. No object may come or go
+ * meanwhile. */
+gobj *rayc__gcs_next_obj(rayc__gcs *g, size_t *pos);
 /* A task record with room for nargs arguments (zeroed; attempt 1, not dispatched), and its
  * release (argument values included). */
 gtask *rayc__gtask_new(rayc__gcs *g, uint32_t nargs);

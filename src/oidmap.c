@@ -44,15 +44,15 @@ static uint64_t encode(const rayc__oidmap *m, const void *rec, uint64_t h, size_
     return a | (uint64_t)dist << ADDR_BITS | (h >> TAG_SHIFT) << TAG_SHIFT;
 }
 
-/* The hash of key k in m: the tag bits (and in an ordinary map all others) from
- * rayc__oid_hash; in a sequential map the rest is the id's place in its rank's sequence. */
+/* The hash of key k in m: rayc__oid_hash in an ordinary map; in a sequential map the id's
+ * place in its rank's sequence, with tag bits from a multiplicative hash of it. */
 static uint64_t hash_of(const rayc__oidmap *m, rayc__oid k)
 {
-    uint64_t h = rayc__oid_hash(k);
     if (!m->sequential)
-        return h;
+        return rayc__oid_hash(k);
     uint64_t lin = k.seq + (k.idx ? k.idx - 1 : 0);
-    return (h >> TAG_SHIFT << TAG_SHIFT) | (lin & ((UINT64_C(1) << TAG_SHIFT) - 1));
+    uint64_t tag = (lin * UINT64_C(0x9E3779B97F4A7C15)) >> TAG_SHIFT << TAG_SHIFT;
+    return tag | (lin & ((UINT64_C(1) << TAG_SHIFT) - 1));
 }
 
 /* Distance of the entry in slot j from its home slot. */

@@ -31,9 +31,9 @@ void rayc__oidmap_init(rayc__oidmap *m, size_t key_off);
 /* The same for ids that one rank makes mostly in sequence (the control service's objects of
  * one submitting rank): an id's home slot is its sequence number (a task's first return and
  * a put share their numbering), so a burst's ids sit side by side, their slots share cache
- * lines and a probe rarely moves. The tag bits stay hashed. A put that has to probe farther
- * than a few slots (ids far from sequential: strides, many returns per task) turns the map
- * into an ordinary one for good. */
+ * lines and a probe rarely moves. The tag bits are a hash of that number. A put that lands
+ * more than a few slots from home (ids far from sequential: strides, many returns per task)
+ * turns the map into an ordinary one for good. */
 void rayc__oidmap_init_seq(rayc__oidmap *m, size_t key_off);
 /* Releases the slots (not the records); the map is then empty and usable again. */
 void rayc__oidmap_free(rayc__oidmap *m);

@@ -81,10 +81,10 @@ static rayc__oid slot_key(const rayc__oidmap *m, size_t i)
  * sequence (a task's first return and a put share the numbering), the tag still hashed. */
 static uint64_t hash_of(const rayc__oidmap *m, rayc__oid k)
 {
-    uint64_t h = rayc__oid_hash(k), tag = UINT64_C(63) << 58;
+    uint64_t tag = UINT64_C(63) << 58, lin = k.seq + (k.idx ? k.idx - 1 : 0);
     if (!m->sequential)
-        return h;
-    return (h & tag) | ((k.seq + (k.idx ? k.idx - 1 : 0)) & ~tag);
+        return rayc__oid_hash(k);
+    return ((lin * UINT64_C(0x9E3779B97F4A7C15)) & tag) | (lin & ~tag);
 }
 
 static size_t home_of(const rayc__oidmap *m, rayc__oid k)
@@ -119,7 +119,7 @@ static int broken_invariants(const rayc__oidmap *m)
             }
         if (!m->plain) {
             bad += (m->slots[i] >> 48 & 1023) != d;
-            bad += (m->slots[i] >> 58) != (rayc__oid_hash(k) >> 58);
+            bad += (m->slots[i] >> 58) != (hash_of(m, k) >> 58);
         }
         /* Robin Hood order: the next entry is at most one slot farther from its home */
         size_t j = (i + 1) & (m->cap - 1);

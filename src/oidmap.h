@@ -3,8 +3,9 @@
  * 8-byte word, so ten million entries take 128 MiB (a key-plus-pointer slot map took 768).
  *
  * Linear probing in Robin Hood order (entries of a run sorted by home slot), power-of-two
- * capacity, load factor <= 3/4, backward-shift deletion (no tombstones). A slot holds the record's address in its low 48 bits and, in the high 16, the
- * entry's distance from its home slot (10 bits) and 6 bits of its hash: a probe reads the
+ * capacity, load factor <= 3/4, backward-shift deletion (no tombstones). A slot holds the
+ * record's address in its low 48 bits and, in the high 16, the entry's distance from its
+ * home slot (10 bits) and 6 bits of its hash: a probe reads the
  * record only when both match, and deletion shifts entries back without reading records.
  * Addresses that do not fit 48 bits, or a run longer than the distance field in a sparse
  * table, switch the map to plain slots (the record's key is then read to compare and to find

@@ -251,7 +251,9 @@ static void kick(rayc__runtime *rt, const rayc__rtask *t, int scan)
     int can_start = ray->nworkers < ray->max_workers && ray->nstarting == 0 &&
                     ray->nrunning >= ray->nworkers;
     if (ray->draining || !ray->ready_head || atomic_load(&ray->nspinning) > 0 ||
-        (!can_wake && !can_start) || !(t ? t->fetch_error || fits(ray, t) : has_runnable(ray, scan)))
+        (!can_wake && !can_start))
+        return;
+    if (!(t ? t->fetch_error || fits(ray, t) : has_runnable(ray, scan)))
         return;
     if (can_wake) {
         ray->nwaking++;
